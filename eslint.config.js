@@ -1,0 +1,63 @@
+// ESLint flat config. Besides the usual TypeScript rules, it keeps each third-party
+// engine behind the one folder that owns it (HOUSE_STYLE.md), and keeps the
+// dependency direction index -> catalog -> sync -> services -> clients.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+/** Engines and the only folder allowed to import each. */
+const engines = {
+  'hnswlib-node': 'index',
+  'apache-arrow': 'index',
+  'drizzle-orm': 'catalog',
+  'better-sqlite3': 'catalog',
+  nats: 'sync',
+  hono: 'services',
+  '@hono/node-server': 'services',
+};
+
+/** Folders in dependency order: a folder may import only from those before it. */
+const layers = ['index', 'catalog', 'sync', 'services', 'clients'];
+
+function restrictionsFor(folder) {
+  const paths = Object.entries(engines)
+    .filter(([, owner]) => owner !== folder)
+    .map(([name, owner]) => ({ name, message: `${name} is owned by ${owner}/; go through its index.ts` }));
+  const patterns = [
+    ...Object.entries(engines)
+      .filter(([, owner]) => owner !== folder)
+      .map(([name, owner]) => ({ group: [`${name}/*`], message: `${name} is owned by ${owner}/` })),
+  ];
+  const pos = layers.indexOf(folder);
+  if (pos >= 0) {
+    for (const later of layers.slice(pos + 1)) {
+      patterns.push({
+        group: [`**/${later}/*`, `../${later}`, `../../${later}`],
+        message: `${folder}/ may not depend on ${later}/ (dependency direction: ${layers.join(' -> ')})`,
+      });
+    }
+  }
+  return { paths, patterns };
+}
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', 'catalog/migrations/**', 'bench/results/**', 'coverage/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: {
+      globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly' },
+    },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+      'no-restricted-syntax': [
+        'error',
+        { selector: 'TSEnumDeclaration', message: 'No TS enum: use an `as const` object and its union.' },
+      ],
+    },
+  },
+  ...layers.map((folder) => ({
+    files: [`${folder}/**/*.ts`],
+    rules: { 'no-restricted-imports': ['error', restrictionsFor(folder)] },
+  })),
+);
