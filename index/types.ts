@@ -46,7 +46,8 @@ export interface HnswParams {
 export const defaultHnswParams: HnswParams = { M: 16, efConstruction: 200, efSearch: 64 };
 
 /** A metadata filter: top-level keys, each an exact value or `{ $in: [values] }`; all must match. */
-export type FilterValue = string | number | boolean | null | { $in: Array<string | number | boolean | null> };
+export type FilterValue =
+  string | number | boolean | null | { $in: Array<string | number | boolean | null> };
 export type Filter = Record<string, FilterValue>;
 
 export interface SearchOptions {

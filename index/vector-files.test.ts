@@ -1,16 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import {
-  isVectorFileError,
-  readFvecs,
-  readIvecs,
-  readNpy,
-  VectorFileError,
-  writeFvecs,
-  writeIvecs,
-  writeNpy,
-} from './vector-files.ts';
+import { isVectorFileError, VectorFileError } from './errors.ts';
+import { readFvecs, readIvecs, readNpy, writeFvecs, writeIvecs, writeNpy } from './vector-files.ts';
 
 /** Files written by numpy 2.4 (`np.save`) from [[1.5, -2.25, 3], [0.5, 1e-3, -7]]. */
 const NUMPY = {

@@ -5,24 +5,7 @@
  * {@link VectorFileError} naming what is wrong and where.
  */
 
-/**
- * A vector file is malformed or uses a layout we do not read. Not transient: the same bytes
- * fail the same way. (Lives here until the index module's errors.ts takes it over.)
- */
-export class VectorFileError extends Error {
-  readonly code = 'bad_vector_file' as const;
-  readonly transient = false;
-
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'VectorFileError';
-  }
-}
-
-/** True when `err` is a {@link VectorFileError}. */
-export function isVectorFileError(err: unknown): err is VectorFileError {
-  return err instanceof VectorFileError;
-}
+import { VectorFileError } from './errors.ts';
 
 /** Vectors read from an `.fvecs` file: `count` rows of `dim` values, row-major. */
 export interface Fvecs {

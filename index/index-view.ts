@@ -1,0 +1,159 @@
+import { compareHits } from './metric.ts';
+import { Memtable } from './memtable.ts';
+import { assertSearchOptions } from './search-options.ts';
+import { toVector } from './validate.ts';
+import type { Segment } from './segment.ts';
+import type { Metric, Point, SearchHit, SearchOptions } from './types.ts';
+
+/** A delete of an id whose copy is sealed in a segment. */
+export interface IndexTombstone {
+  id: string;
+  seq: number;
+}
+
+/** What a manifest says a replica serves: sealed segments, tombstones, and the seq they cover. */
+export interface SealedState {
+  segments: readonly Segment[];
+  tombstones: readonly IndexTombstone[];
+  coversSeq: number;
+}
+
+/**
+ * One collection generation as a replica serves it: the sealed segments of its applied
+ * manifest, that manifest's tombstones, and the memtable of newer WAL writes.
+ *
+ * Rule: for each id the write with the highest WAL seq wins, wherever it is. Every
+ * other copy is marked dead in its segment, so the graph search skips it natively.
+ * `install` swaps in a new manifest's state in one synchronous step; hnswlib searches
+ * are synchronous too, so no query ever sees half of a swap.
+ */
+export class IndexView {
+  readonly dim: number;
+  readonly metric: Metric;
+  readonly memtable: Memtable;
+  private sealed: SealedState = { segments: [], tombstones: [], coversSeq: 0 };
+  private lastSeq = 0;
+
+  constructor(opts: { dim: number; metric: Metric }) {
+    this.dim = opts.dim;
+    this.metric = opts.metric;
+    this.memtable = new Memtable(opts.dim, opts.metric);
+  }
+
+  get segments(): readonly Segment[] {
+    return this.sealed.segments;
+  }
+  get tombstones(): readonly IndexTombstone[] {
+    return this.sealed.tombstones;
+  }
+  /** Every WAL write at or below this seq is inside the sealed segments or tombstones. */
+  get coversSeq(): number {
+    return this.sealed.coversSeq;
+  }
+  /** The highest WAL seq this view reflects, sealed or in the memtable. */
+  get appliedSeq(): number {
+    return Math.max(this.lastSeq, this.sealed.coversSeq);
+  }
+
+  /**
+   * Applies a WAL upsert. Safe under redelivery: a write at or below `coversSeq`, or
+   * older than the id's newest write, changes nothing. Returns whether it changed anything.
+   */
+  upsert(points: readonly Point[], seq: number): boolean {
+    this.lastSeq = Math.max(this.lastSeq, seq);
+    if (seq <= this.sealed.coversSeq) return false;
+    let changed = false;
+    for (const p of points) {
+      if (this.memtable.upsert(p, seq)) {
+        changed = true;
+        this.shadow(p.id, seq);
+      }
+    }
+    return changed;
+  }
+
+  /** Applies a WAL delete; same redelivery rules as {@link upsert}. */
+  delete(ids: readonly string[], seq: number): boolean {
+    this.lastSeq = Math.max(this.lastSeq, seq);
+    if (seq <= this.sealed.coversSeq) return false;
+    let changed = false;
+    for (const id of ids) {
+      if (this.memtable.delete(id, seq)) {
+        changed = true;
+        this.shadow(id, seq);
+      }
+    }
+    return changed;
+  }
+
+  /** Records WAL progress that carried no write for this view (another collection's entry). */
+  advance(seq: number): void {
+    this.lastSeq = Math.max(this.lastSeq, seq);
+  }
+
+  /**
+   * Swaps in a new sealed state (a manifest just applied, or the one loaded at start),
+   * trims memtable entries it covers, and recomputes which segment copies are dead.
+   * Idempotent. Synchronous: queries see the old state or the new, never a mix.
+   */
+  install(next: SealedState): void {
+    this.memtable.trim(next.coversSeq);
+    const winner = new Map<string, number>();
+    const bump = (id: string, seq: number) => {
+      const cur = winner.get(id);
+      if (cur === undefined || seq > cur) winner.set(id, seq);
+    };
+    for (const s of next.segments) s.ids.forEach((id, label) => bump(id, s.seqs[label]!));
+    for (const t of next.tombstones) bump(t.id, t.seq);
+    for (const [id, e] of this.memtable.entriesView()) bump(id, e.seq);
+    // Newest segment first: if two copies carry the same seq (never in normal operation),
+    // the one in the later segment is served.
+    const claimed = new Set<string>();
+    for (let i = next.segments.length - 1; i >= 0; i--) {
+      const s = next.segments[i]!;
+      s.ids.forEach((id, label) => {
+        const live = winner.get(id) === s.seqs[label] && !claimed.has(id);
+        if (live) claimed.add(id);
+        s.setDead(label, !live);
+      });
+    }
+    this.sealed = {
+      segments: [...next.segments],
+      tombstones: [...next.tombstones],
+      coversSeq: next.coversSeq,
+    };
+  }
+
+  /** Top-k over every segment and the memtable, best first, each id at most once. */
+  search(query: ArrayLike<number>, options: SearchOptions): SearchHit[] {
+    assertSearchOptions(options);
+    const q = Array.from(toVector(query, this.dim, 'query'));
+    const all: SearchHit[] = [];
+    for (const s of this.sealed.segments) all.push(...s.searchPrepared(q, options));
+    if (this.memtable.liveCount > 0) all.push(...this.memtable.search(q, options));
+    all.sort(compareHits);
+    const seen = new Set<string>();
+    const out: SearchHit[] = [];
+    for (const h of all) {
+      if (seen.has(h.id)) continue;
+      seen.add(h.id);
+      out.push(h);
+      if (out.length === options.k) break;
+    }
+    return out;
+  }
+
+  /** Live points across segments and memtable. */
+  get size(): number {
+    let n = this.memtable.liveCount;
+    for (const s of this.sealed.segments) n += s.size;
+    return n;
+  }
+
+  private shadow(id: string, seq: number): void {
+    for (const s of this.sealed.segments) {
+      const label = s.labelOf(id);
+      if (label !== null && s.seqs[label]! < seq) s.setDead(label, true);
+    }
+  }
+}

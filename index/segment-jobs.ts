@@ -1,0 +1,46 @@
+import type { Metadata, SegmentHeader } from './types.ts';
+import type { SegmentFileHeader } from './segment-format.ts';
+
+/** What the main thread sends a worker to build one segment file. */
+export interface BuildRequest {
+  op: 'build';
+  header: SegmentHeader;
+  ids: string[];
+  seqs: Float64Array;
+  /** count × dim, row-major; transferred, not copied. */
+  vectors: Float32Array;
+  metadata: Array<Metadata | null>;
+  /** Directory the finished file is renamed into, as `<sha256>`. */
+  dir: string;
+}
+
+export interface BuildResult {
+  digest: string;
+  path: string;
+  bytes: number;
+  header: SegmentFileHeader;
+  buildMs: number;
+}
+
+/** What the main thread sends a worker to verify and unpack one segment file. */
+export interface UnpackRequest {
+  op: 'unpack';
+  path: string;
+  /** When set, the file's sha256 must equal it. */
+  expectedDigest: string | null;
+  /** Where to write the extracted HNSW graph for hnswlib's `readIndex` (it takes paths only); null to skip it. */
+  graphPath: string | null;
+  /** Also return the vectors (compaction needs them; serving does not). */
+  withVectors: boolean;
+}
+
+export interface UnpackResult {
+  digest: string;
+  header: SegmentFileHeader;
+  bytes: number;
+  ids: string[];
+  seqs: Float64Array;
+  metadata: Array<Metadata | null>;
+  vectors: Float32Array | null;
+  hashMs: number;
+}

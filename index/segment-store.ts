@@ -1,0 +1,177 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { IndexError } from './errors.ts';
+import { HierarchicalNSW } from './hnsw.ts';
+import { Segment } from './segment.ts';
+import { WorkerPool } from './worker-pool.ts';
+import type { BuildRequest, BuildResult, UnpackRequest, UnpackResult } from './segment-jobs.ts';
+import type { SegmentHeader, SeqPoint } from './types.ts';
+
+/** Two workers: one long HNSW build does not hold up verifying a segment that arrived. */
+let pool: WorkerPool | null = null;
+function workers(): WorkerPool {
+  pool ??= new WorkerPool(new URL('./segment-worker.ts', import.meta.url), 2);
+  return pool;
+}
+
+/** Stops the index worker threads (tests and graceful shutdown). Idempotent. */
+export async function closeIndexWorkers(): Promise<void> {
+  const p = pool;
+  pool = null;
+  await p?.close();
+}
+
+export interface BuildSegmentOptions {
+  collection: string;
+  generation: string;
+  dim: number;
+  metric: SegmentHeader['metric'];
+  hnsw: SegmentHeader['hnsw'];
+  /** Directory for segment files; the new file is `<dir>/<sha256>`. */
+  dir: string;
+}
+
+/**
+ * Builds a segment file from validated points in a worker thread and returns its
+ * digest and path. The event loop stays free for queries while the graph is built.
+ * Idempotent (same points, same bytes, same digest).
+ */
+export async function buildSegment(
+  points: readonly SeqPoint[],
+  opts: BuildSegmentOptions,
+): Promise<BuildResult> {
+  if (points.length === 0) {
+    throw new IndexError('build_failed', 'a segment needs at least one point');
+  }
+  const { dim } = opts;
+  const vectors = new Float32Array(points.length * dim);
+  const seqs = new Float64Array(points.length);
+  let minSeq = Infinity;
+  let maxSeq = -Infinity;
+  points.forEach((p, i) => {
+    vectors.set(p.vector, i * dim);
+    seqs[i] = p.seq;
+    minSeq = Math.min(minSeq, p.seq);
+    maxSeq = Math.max(maxSeq, p.seq);
+  });
+  await mkdir(opts.dir, { recursive: true });
+  const request: BuildRequest = {
+    op: 'build',
+    header: {
+      collection: opts.collection,
+      generation: opts.generation,
+      dim,
+      metric: opts.metric,
+      count: points.length,
+      minSeq,
+      maxSeq,
+      hnsw: opts.hnsw,
+      createdAt: new Date().toISOString(),
+    },
+    ids: points.map((p) => p.id),
+    seqs,
+    vectors,
+    metadata: points.map((p) => p.metadata),
+    dir: opts.dir,
+  };
+  return workers().run<BuildRequest, BuildResult>(request, [vectors.buffer as ArrayBuffer]);
+}
+
+export interface LoadSegmentOptions {
+  /** The digest the file must hash to (normally its name); null skips the comparison. */
+  expectedDigest: string | null;
+  /** What the header must say; any difference is a `segment_mismatch`. */
+  expect?: Partial<Pick<SegmentHeader, 'collection' | 'generation' | 'dim' | 'metric'>>;
+  /** Scratch directory for the extracted graph (default: the OS temp dir). */
+  scratchDir?: string;
+}
+
+export interface LoadTimings {
+  /** Hashing and unpacking in the worker. */
+  verifyMs: number;
+  /** hnswlib readIndex (off the event loop) and building the id map. */
+  loadMs: number;
+}
+
+/**
+ * Verifies a segment file (magic, version, header, lengths, sha256, Arrow data) in a
+ * worker thread, then loads its graph with hnswlib's asynchronous `readIndex`.
+ * Nothing is loaded unless every check passes; failures are typed `IndexError`s.
+ * Read-only on the file; safe to call again.
+ */
+export async function loadSegment(
+  path: string,
+  opts: LoadSegmentOptions,
+): Promise<{ segment: Segment; timings: LoadTimings }> {
+  const graphPath = join(
+    opts.scratchDir ?? tmpdir(),
+    `meridian-${randomBytes(8).toString('hex')}.hnsw`,
+  );
+  const t0 = performance.now();
+  const res = await workers().run<UnpackRequest, UnpackResult>({
+    op: 'unpack',
+    path,
+    expectedDigest: opts.expectedDigest,
+    graphPath,
+    withVectors: false,
+  });
+  const t1 = performance.now();
+  try {
+    checkExpected(res, opts.expect);
+    const index = new HierarchicalNSW(res.header.metric, res.header.dim);
+    await index.readIndex(graphPath);
+    if (
+      index.getCurrentCount() !== res.header.count ||
+      index.getNumDimensions() !== res.header.dim
+    ) {
+      throw new IndexError(
+        'segment_corrupt',
+        `segment graph holds ${index.getCurrentCount()} points of ${index.getNumDimensions()} dims, header says ${res.header.count} of ${res.header.dim}`,
+      );
+    }
+    const segment = new Segment({ ...res, index });
+    return { segment, timings: { verifyMs: t1 - t0, loadMs: performance.now() - t1 } };
+  } finally {
+    await rm(graphPath, { force: true });
+  }
+}
+
+/**
+ * Reads every point of a segment file back (verified), for compaction and for tests
+ * that compare replicas. Runs in a worker.
+ */
+export async function readSegmentPoints(
+  path: string,
+  expectedDigest: string | null,
+): Promise<{ header: UnpackResult['header']; points: SeqPoint[] }> {
+  const res = await workers().run<UnpackRequest, UnpackResult>({
+    op: 'unpack',
+    path,
+    expectedDigest,
+    graphPath: null,
+    withVectors: true,
+  });
+  const dim = res.header.dim;
+  const points = res.ids.map((id, i) => ({
+    id,
+    seq: res.seqs[i]!,
+    vector: res.vectors!.slice(i * dim, (i + 1) * dim),
+    metadata: res.metadata[i] ?? null,
+  }));
+  return { header: res.header, points };
+}
+
+function checkExpected(res: UnpackResult, expect: LoadSegmentOptions['expect']): void {
+  if (!expect) return;
+  for (const key of ['collection', 'generation', 'dim', 'metric'] as const) {
+    const want = expect[key];
+    if (want !== undefined && res.header[key] !== want) {
+      throw new IndexError(
+        'segment_mismatch',
+        `segment ${res.digest.slice(0, 12)} is for ${key} ${JSON.stringify(res.header[key])}, expected ${JSON.stringify(want)}`,
+      );
+    }
+  }
+}
