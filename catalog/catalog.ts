@@ -6,12 +6,14 @@ import * as collectionOps from './collections.ts';
 import { CatalogError } from './errors.ts';
 import * as generationOps from './generations.ts';
 import { applyManifests } from './manifest-applier.ts';
+import * as nodeStateOps from './node-state.ts';
 import { latestVersion, listVersions, readManifest } from './manifest-store.ts';
 import { openDatabase } from './open.ts';
 import type { OpenedDb } from './open.ts';
 import { pruneManifests, referencedDigests } from './pruning.ts';
 import * as replicaOps from './replica-state.ts';
 import { readTx } from './transactions.ts';
+import * as walLogOps from './wal-log.ts';
 import type {
   ApplyHooks,
   ApplyResult,
@@ -22,6 +24,8 @@ import type {
   GenerationState,
   Manifest,
   ReplicaState,
+  StoredWalEntry,
+  WalLogEntry,
 } from './types.ts';
 
 /**
@@ -104,7 +108,9 @@ export class Catalog {
 
   /**
    * Applies one manifest, or an array of manifests as one commit group, in ONE
-   * transaction: manifest rows, segments, links, tombstones, then replica_state
+   * transaction: manifest rows, segments, links, tombstones, the deletion of the local
+   * WAL log entries each applied manifest seals (its collection+generation,
+   * `seq <= coversSeq`), then replica_state
    * (`appliedVersion = version`, `appliedSeq = max(appliedSeq, coversSeq)`).
    * All or nothing: any error rolls the whole group back.
    *
@@ -188,6 +194,56 @@ export class Catalog {
    */
   referencedDigests(): Set<string> {
     return referencedDigests(this.#c);
+  }
+
+  /**
+   * Stores WAL entries consumed from JetStream in the local WAL log, in ONE transaction
+   * committed with fsync (`synchronous=FULL`), so a WAL message may be acked as soon as
+   * this returns. Returns how many entries were newly stored.
+   *
+   * Idempotent and safe under redelivery: a seq already stored is skipped (stored once,
+   * first copy kept); an entry at or below the `coversSeq` of its generation's applied
+   * manifest is already sealed and is skipped too. Either way it does not count as new.
+   * Also raises `storedWalSeq()` to the batch's highest seq; it never goes back.
+   * The collection and generation need not exist yet (there is no foreign key).
+   */
+  appendWal(entries: ReadonlyArray<WalLogEntry>): number {
+    return walLogOps.appendWal(this.#c, entries);
+  }
+
+  /**
+   * Entries of one collection+generation with `seq > afterSeq`, ascending: what to replay
+   * into its memtable on start-up (pass the applied manifest's `coversSeq`).
+   */
+  walEntriesAfter(collection: string, generation: string, afterSeq: number): StoredWalEntry[] {
+    return walLogOps.walEntriesAfter(this.#c, collection, generation, afterSeq);
+  }
+
+  /**
+   * Every entry of the local WAL log, all collections, ascending by seq, as one array
+   * read in one snapshot (the log only holds what the memtables hold, so it fits in
+   * memory). For replay at start-up.
+   */
+  walEntriesAll(): StoredWalEntry[] {
+    return walLogOps.walEntriesAll(this.#c);
+  }
+
+  /** Highest WAL seq ever stored by `appendWal` (0 when none): resume the WAL after it. */
+  storedWalSeq(): number {
+    return walLogOps.storedWalSeq(this.#c);
+  }
+
+  /** A node-level value (`node_state`), or `null` when unset. */
+  getNodeState(key: string): string | null {
+    return nodeStateOps.getNodeState(this.#c, key);
+  }
+
+  /**
+   * Sets a node-level value. Idempotent (last write wins). Keys the catalog maintains
+   * itself (`wal.storedSeq`) are refused with `invalid_argument`.
+   */
+  setNodeState(key: string, value: string): void {
+    nodeStateOps.setNodeState(this.#c, key, value);
   }
 
   /** Closes the file. Idempotent; any later call throws. */

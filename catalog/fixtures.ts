@@ -70,6 +70,8 @@ export const TABLES = [
   'manifest_segments',
   'tombstones',
   'replica_state',
+  'wal_log',
+  'node_state',
 ] as const;
 
 /** Row counts of every table, read through a separate connection. */

@@ -1,10 +1,11 @@
 /**
  * The catalog module: a node's SQLite catalog (drizzle-orm over better-sqlite3, WAL mode,
  * generated migrations applied on open). It records collections and their generations,
- * the manifests a replica has received with their segments and tombstones, and the
- * replica's applied state, and it applies a manifest — or a commit group of them — in
- * one transaction so that a crash leaves a node on version v or v+1, never a mix.
- * SQLite and drizzle stay behind this file: siblings import only from here.
+ * the manifests a replica has received with their segments and tombstones, the replica's
+ * applied state, and the local WAL log (consumed WAL entries not yet sealed into a
+ * manifest, so that acked writes survive a restart). It applies a manifest — or a commit
+ * group of them — in one transaction so that a crash leaves a node on version v or v+1,
+ * never a mix. SQLite and drizzle stay behind this file: siblings import only from here.
  */
 export { Catalog, openCatalog } from './catalog.ts';
 export {
@@ -40,5 +41,7 @@ export type {
   ManifestSegment,
   Metric,
   ReplicaState,
+  StoredWalEntry,
   Tombstone,
+  WalLogEntry,
 } from './types.ts';

@@ -1,6 +1,7 @@
 /**
  * The one transaction that applies a manifest, or a commit group of manifests: store the
- * manifest rows, segments, links and tombstones, then move replica_state, all or nothing.
+ * manifest rows, segments, links and tombstones, then move replica_state and drop the
+ * local WAL log entries each applied manifest seals, all or nothing.
  */
 import { ManifestConflict } from './errors.ts';
 import { requireGeneration } from './generations.ts';
@@ -10,6 +11,7 @@ import { readReplicaState, recordApplied } from './replica-state.ts';
 import { writeTx } from './transactions.ts';
 import type { ApplyHooks, ApplyResult, Manifest, ManifestApplyResult } from './types.ts';
 import { checkCommitGroup } from './validation.ts';
+import { trimWal } from './wal-log.ts';
 
 export function applyManifests(
   conn: OpenedDb,
@@ -42,6 +44,9 @@ export function applyManifests(
         continue;
       }
       writeManifest(conn.db, m);
+      // The entries it seals leave the local WAL log in the same commit: a crash keeps
+      // either the old version with its log or the new version without those entries.
+      trimWal(conn.db, m.collection, m.generation, m.coversSeq);
       toRecord.push(m);
       results.push({ ...id, outcome: 'applied' });
     }

@@ -7,10 +7,12 @@
  * - manifests, links and tombstones belong to an existing generation, and removing a
  *   manifest removes its links and tombstones (cascading foreign keys);
  * - a link never points at a missing segment row.
+ * `wal_log` and `node_state` are deliberately outside that web of foreign keys (see there).
  */
 import { sql } from 'drizzle-orm';
 import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
 import {
+  blob,
   check,
   foreignKey,
   index,
@@ -196,3 +198,36 @@ export const replicaState = sqliteTable(
     check('replica_state_progress', sql`${t.appliedVersion} >= 0 and ${t.appliedSeq} >= 0`),
   ],
 );
+
+/**
+ * The local WAL log: raw WAL entries this node has consumed (and acked to JetStream) but
+ * not yet seen sealed into its applied manifest. Rows at or below a manifest's
+ * `coversSeq` are deleted in the transaction that applies it.
+ *
+ * No foreign key to `generations`, on purpose: the WAL and the catalog records travel on
+ * different streams, so an entry may be consumed before this node has stored its
+ * collection or generation row, and the entry must still be stored (it is acked) rather
+ * than rejected; and a cascade from dropping a generation must not silently delete
+ * entries that were acked as durable.
+ */
+export const walLog = sqliteTable(
+  'wal_log',
+  {
+    /** The JetStream WAL stream sequence: global across collections, so the key alone. */
+    seq: integer('seq').primaryKey(),
+    collection: text('collection').notNull(),
+    generation: text('generation').notNull(),
+    /** The encoded WAL entry, opaque to the catalog. */
+    payload: blob('payload', { mode: 'buffer' }).notNull(),
+  },
+  (t) => [
+    check('wal_log_seq_positive', sql`${t.seq} > 0`),
+    index('wal_log_generation_seq').on(t.collection, t.generation, t.seq),
+  ],
+);
+
+/** Node-level positions and flags, e.g. `wal.storedSeq` (the WAL consumer's highest stored seq). */
+export const nodeState = sqliteTable('node_state', {
+  key: text('key').primaryKey(),
+  value: text('value').notNull(),
+});

@@ -127,9 +127,28 @@ export interface ApplyResult {
 export interface ApplyHooks {
   /**
    * Runs inside the transaction after every manifest, segment, link and tombstone row is
-   * written and before replica_state is updated. Throwing rolls the whole transaction back.
+   * written and the WAL log entries they seal are deleted, and before replica_state is
+   * updated. Throwing rolls the whole transaction back.
    */
   beforeCommit?: () => void;
+}
+
+/**
+ * One raw WAL entry as consumed from JetStream, for the local WAL log (`appendWal`).
+ * `seq` is the WAL stream sequence (global across collections, >= 1); `payload` is the
+ * encoded entry, stored as opaque bytes.
+ */
+export interface WalLogEntry {
+  seq: number;
+  collection: string;
+  /** The generation's model string. */
+  generation: string;
+  payload: Uint8Array;
+}
+
+/** A WAL log entry read back from the catalog; `payload` is a Buffer (a Uint8Array). */
+export interface StoredWalEntry extends WalLogEntry {
+  payload: Buffer;
 }
 
 export interface CatalogOptions {
