@@ -21,7 +21,10 @@ const layers = ['index', 'catalog', 'sync', 'services', 'clients'];
 function restrictionsFor(folder) {
   const paths = Object.entries(engines)
     .filter(([, owner]) => owner !== folder)
-    .map(([name, owner]) => ({ name, message: `${name} is owned by ${owner}/; go through its index.ts` }));
+    .map(([name, owner]) => ({
+      name,
+      message: `${name} is owned by ${owner}/; go through its index.ts`,
+    }));
   const patterns = [
     ...Object.entries(engines)
       .filter(([, owner]) => owner !== folder)
@@ -48,11 +51,17 @@ export default tseslint.config(
       globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly' },
     },
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-restricted-syntax': [
         'error',
-        { selector: 'TSEnumDeclaration', message: 'No TS enum: use an `as const` object and its union.' },
+        {
+          selector: 'TSEnumDeclaration',
+          message: 'No TS enum: use an `as const` object and its union.',
+        },
       ],
     },
   },
