@@ -1,0 +1,420 @@
+/**
+ * Fetch of a segment from the SEGMENTS stream into a local file: chunks are read in stream
+ * order by an ordered pull consumer with a bounded window, appended to `<dest>.partial` and
+ * hashed as they arrive; the first complete copy whose sha256 matches is fsynced and renamed
+ * into place. A sidecar `<dest>.partial.json` records how far the partial got, so a fetch
+ * cut short by a crash or a lost connection continues from there.
+ */
+import { createHash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { DeliverPolicy } from 'nats';
+import type { ConsumerMessages, JetStreamClient, JsMsg } from 'nats';
+import { SyncError, fromNatsError } from './errors.ts';
+import {
+  DEFAULT_WINDOW,
+  assertDigest,
+  hashFileInto,
+  parseChunkHeaders,
+  positiveInt,
+} from './segment-chunks.ts';
+import type { ChunkMeta } from './segment-chunks.ts';
+import { Streams, Subjects } from './subjects.ts';
+
+/** Inputs of {@link fetchSegment}. */
+export interface FetchSegmentOptions {
+  /** sha256 of the segment, lowercase hex. */
+  digest: string;
+  /** Where the verified file ends up. Its directory is created if missing. */
+  destPath: string;
+  /** Chunks pulled ahead of the writer at most. Default 32, capped at {@link MAX_FETCH_WINDOW}. */
+  window?: number;
+  /** Give up when no chunk arrives for this long while waiting for one. Default 5 000 ms. */
+  timeoutMs?: number;
+  /** Stops the fetch between chunks (rejects with `stopped`); the partial is kept for resuming. */
+  signal?: AbortSignal;
+  /** Called after each chunk is written and recorded; a test seam for crashes and faults. */
+  onChunk?: (index: number, count: number) => void | Promise<void>;
+}
+
+/** What {@link fetchSegment} produced. */
+export interface FetchSegmentResult {
+  path: string;
+  bytes: number;
+  /** Chunks in the copy that was kept (0 when `destPath` already existed). */
+  chunks: number;
+  ms: number;
+  /** The chunk index this call continued at: 0 for a fresh fetch. */
+  resumedFrom: number;
+}
+
+/** Progress of a partial copy, as the sidecar records it. */
+interface Progress {
+  digest: string;
+  uploadId: string;
+  count: number;
+  totalBytes: number;
+  /** Next chunk index expected; chunks below it are in the partial file. */
+  nextIndex: number;
+  /** Bytes of the partial that belong to the copy. */
+  bytes: number;
+  /** Stream sequence of the last chunk written. */
+  streamSeq: number;
+}
+
+/**
+ * Fetches segment `digest` into `destPath`, verifying its sha256.
+ *
+ * - Returns at once when `destPath` exists (segments are content-addressed; callers verify
+ *   the header and digest again when they load it).
+ * - Tries every complete copy on the subject in stream order; if none matches the digest,
+ *   rejects with `segment_corrupt` (transient: a good upload may follow) and removes the
+ *   partial. With no chunk at all within `timeoutMs`, rejects with `segment_missing`
+ *   (transient).
+ * - Idempotent and safe to retry; safe to abort and to crash at any point: the partial and
+ *   its sidecar let the next call resume (`resumedFrom`) instead of starting over, and
+ *   `destPath` only ever appears complete and verified (fsync, then rename).
+ * - Survives a server restart or reconnect while it runs (the ordered consumer is recreated
+ *   after the last chunk delivered); if the connection is lost for good it rejects with a
+ *   transient error and a retry resumes.
+ * - Not for concurrent calls with the same `destPath`: callers fetch each digest once.
+ */
+export async function fetchSegment(
+  js: JetStreamClient,
+  opts: FetchSegmentOptions,
+): Promise<FetchSegmentResult> {
+  const started = performance.now();
+  assertDigest(opts.digest);
+  const window = positiveInt('window', opts.window ?? DEFAULT_WINDOW);
+  const timeoutMs = opts.timeoutMs ?? 5_000;
+  const ms = (): number => performance.now() - started;
+  const existing = await stat(opts.destPath).catch(() => null);
+  if (existing !== null) {
+    return { path: opts.destPath, bytes: existing.size, chunks: 0, ms: ms(), resumedFrom: 0 };
+  }
+
+  await mkdir(dirname(opts.destPath), { recursive: true });
+  const partial = await PartialCopy.open(opts.destPath, opts.digest);
+  const resumedFrom = partial.progress.nextIndex;
+  let badCopies = 0;
+  try {
+    // A crash right after the last chunk leaves a complete partial: judge it first.
+    if (partial.isComplete()) {
+      if (await partial.finishIfValid()) return done(partial, resumedFrom, ms());
+      badCopies++;
+      await partial.reset();
+    }
+    const messages = await openChunkStream(js, opts.digest, partial.progress.streamSeq + 1, window);
+    const outcome = await readChunks(messages, partial, opts, timeoutMs, () => badCopies++);
+    if (outcome === 'done') return done(partial, resumedFrom, ms());
+    if (outcome === 'stopped') {
+      throw new SyncError('stopped', `fetch of segment ${opts.digest} aborted`, {
+        cause: opts.signal?.reason,
+        transient: true,
+      });
+    }
+    if (badCopies > 0 && partial.progress.nextIndex === 0) {
+      await partial.discard();
+      throw new SyncError(
+        'segment_corrupt',
+        `segment ${opts.digest}: no copy on the stream matches its digest (${badCopies} bad)`,
+        { transient: true, details: { digest: opts.digest, badCopies } },
+      );
+    }
+    if (outcome === 'ended') {
+      throw new SyncError('nats_unavailable', `segment ${opts.digest}: the chunk stream ended`, {
+        transient: true,
+        details: { digest: opts.digest, nextIndex: partial.progress.nextIndex },
+      });
+    }
+    // Nothing worth resuming: leave no empty partial behind.
+    if (partial.progress.nextIndex === 0) await partial.discard();
+    throw new SyncError(
+      'segment_missing',
+      `segment ${opts.digest}: no complete copy, and no chunk for ${timeoutMs} ms`,
+      { transient: true, details: { digest: opts.digest, nextIndex: partial.progress.nextIndex } },
+    );
+  } finally {
+    await partial.close();
+  }
+}
+
+function done(partial: PartialCopy, resumedFrom: number, ms: number): FetchSegmentResult {
+  const { totalBytes, count } = partial.progress;
+  return { path: partial.destPath, bytes: totalBytes, chunks: count, ms, resumedFrom };
+}
+
+async function openChunkStream(
+  js: JetStreamClient,
+  digest: string,
+  startSeq: number,
+  window: number,
+): Promise<ConsumerMessages> {
+  try {
+    const consumer = await js.consumers.get(Streams.segments, {
+      filterSubjects: Subjects.segment(digest),
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: startSeq,
+    });
+    return await consumer.consume({ max_messages: Math.min(window, MAX_FETCH_WINDOW) });
+  } catch (err) {
+    throw fromNatsError(err, `cannot read segment ${digest}`);
+  }
+}
+
+type ReadOutcome = 'done' | 'idle' | 'stopped' | 'ended' | 'exhausted';
+
+/**
+ * Feeds chunk messages to the partial copy until a copy verifies ('done'), nothing arrives
+ * for `timeoutMs` ('idle'), the stream is drained after a bad copy with nothing in progress
+ * ('exhausted'), the signal fires ('stopped') or the consumer ends ('ended').
+ */
+async function readChunks(
+  messages: ConsumerMessages,
+  partial: PartialCopy,
+  opts: FetchSegmentOptions,
+  timeoutMs: number,
+  onBadCopy: () => void,
+): Promise<ReadOutcome> {
+  let idle = false;
+  let timer: NodeJS.Timeout | undefined;
+  // The clock runs only while waiting for the server, not while we write or run onChunk.
+  const arm = (): void => {
+    timer = setTimeout(() => {
+      idle = true;
+      messages.stop();
+    }, timeoutMs);
+  };
+  const stop = (): void => messages.stop();
+  opts.signal?.addEventListener('abort', stop, { once: true });
+  let badSeen = false;
+  // Our own errors (disk, onChunk) pass through as they are; the consumer's get translated.
+  let ours = false;
+  try {
+    if (opts.signal?.aborted) return 'stopped';
+    arm();
+    for await (const m of messages) {
+      clearTimeout(timer);
+      ours = true;
+      const step = await partial.offer(m);
+      if (step === 'verified') return 'done';
+      if (step === 'bad') {
+        onBadCopy();
+        badSeen = true;
+      }
+      if (step === 'appended') {
+        const { nextIndex, count } = partial.progress;
+        await opts.onChunk?.(nextIndex - 1, count);
+      }
+      if (opts.signal?.aborted) return 'stopped';
+      // Caught up with the subject, a bad copy behind us and no copy under way: nothing
+      // better is coming unless someone uploads again, and that is the caller's retry.
+      if (m.info.pending === 0 && badSeen && partial.progress.nextIndex === 0) return 'exhausted';
+      ours = false;
+      arm();
+    }
+  } catch (err) {
+    if (ours) throw err;
+    if (opts.signal?.aborted) return 'stopped';
+    throw fromNatsError(err, 'reading segment chunks');
+  } finally {
+    clearTimeout(timer);
+    opts.signal?.removeEventListener('abort', stop);
+    messages.stop();
+  }
+  if (opts.signal?.aborted) return 'stopped';
+  return idle ? 'idle' : 'ended';
+}
+
+type OfferStep = 'appended' | 'skipped' | 'verified' | 'bad';
+
+/** The partial file of one fetch, its running hash and its sidecar. */
+class PartialCopy {
+  private constructor(
+    readonly destPath: string,
+    private readonly digest: string,
+    private fh: FileHandle | null,
+    private sidecar: FileHandle | null,
+    private hash: Hash,
+    public progress: Progress,
+  ) {}
+
+  private get partialPath(): string {
+    return `${this.destPath}.partial`;
+  }
+
+  private get sidecarPath(): string {
+    return `${this.destPath}.partial.json`;
+  }
+
+  /** Opens the partial, resuming from its sidecar when both agree, else starting empty. */
+  static async open(destPath: string, digest: string): Promise<PartialCopy> {
+    const partialPath = `${destPath}.partial`;
+    const sidecarPath = `${partialPath}.json`;
+    const saved = await readSidecar(sidecarPath, digest);
+    if (saved !== null) {
+      const fh = await open(partialPath, 'r+').catch(() => null);
+      const size = fh === null ? -1 : (await fh.stat()).size;
+      if (fh !== null && size >= saved.bytes) {
+        // Bytes past the sidecar's count were written after its last update: drop them.
+        await fh.truncate(saved.bytes);
+        const hash = createHash('sha256');
+        if ((await hashFileInto(hash, partialPath, saved.bytes)) === saved.bytes) {
+          const sidecar = await open(sidecarPath, 'r+');
+          return new PartialCopy(destPath, digest, fh, sidecar, hash, saved);
+        }
+      }
+      await fh?.close();
+    }
+    const fh = await open(partialPath, 'w+');
+    const sidecar = await open(sidecarPath, 'w+');
+    const copy = new PartialCopy(destPath, digest, fh, sidecar, createHash('sha256'), {
+      ...emptyProgress(digest),
+    });
+    await copy.saveProgress();
+    return copy;
+  }
+
+  isComplete(): boolean {
+    return this.progress.count > 0 && this.progress.nextIndex === this.progress.count;
+  }
+
+  /** Takes one message from the stream: appends it, skips it, or restarts the copy. */
+  async offer(m: JsMsg): Promise<OfferStep> {
+    const meta = parseChunkHeaders(m.headers);
+    const p = this.progress;
+    if (meta === null) return 'skipped';
+    if (meta.index === 0) {
+      // A new copy (another upload) starts: whatever was under way cannot complete.
+      if (p.nextIndex > 0) await this.reset();
+    } else if (p.nextIndex === 0 || !sameCopy(meta, p)) {
+      return 'skipped';
+    } else if (meta.index < p.nextIndex) {
+      return 'skipped'; // a duplicate of a chunk already written
+    } else if (meta.index > p.nextIndex) {
+      await this.reset(); // a gap: this copy lost a chunk
+      return 'skipped';
+    }
+    await this.append(meta, m.data, m.info.streamSequence);
+    if (!this.isComplete()) return 'appended';
+    if (await this.finishIfValid()) return 'verified';
+    await this.reset();
+    return 'bad';
+  }
+
+  private async append(meta: ChunkMeta, data: Uint8Array, seq: number): Promise<void> {
+    // Hash on the event loop while the write runs on the thread pool.
+    const written = this.handle().write(data, 0, data.length, this.progress.bytes);
+    this.hash.update(data);
+    await written;
+    this.progress = {
+      digest: this.digest,
+      uploadId: meta.uploadId,
+      count: meta.count,
+      totalBytes: meta.totalBytes,
+      nextIndex: meta.index + 1,
+      bytes: this.progress.bytes + data.length,
+      streamSeq: seq,
+    };
+    await this.saveProgress();
+  }
+
+  /**
+   * Records the progress in the sidecar: one positional write into a fixed-size, space-padded
+   * record, so the file never reads as half old, half new to the JSON parser. Not fsynced:
+   * after a machine crash the resume re-hashes and the final digest check catches anything
+   * the sidecar overstated.
+   */
+  private async saveProgress(): Promise<void> {
+    const text = JSON.stringify(this.progress);
+    const record = Buffer.from(text.padEnd(SIDECAR_BYTES));
+    if (this.sidecar === null) throw new Error('partial segment sidecar is closed');
+    await this.sidecar.write(record, 0, record.length, 0);
+  }
+
+  /** On a matching digest: fsync, rename into place, true. Otherwise false. */
+  async finishIfValid(): Promise<boolean> {
+    const p = this.progress;
+    if (p.bytes !== p.totalBytes || this.hash.digest('hex') !== this.digest) return false;
+    const fh = this.handle();
+    await fh.sync();
+    await this.close();
+    // Sidecar first: a crash before the rename then leaves a partial without one (fresh start).
+    await rm(this.sidecarPath, { force: true });
+    await rename(this.partialPath, this.destPath);
+    await syncDir(dirname(this.destPath));
+    return true;
+  }
+
+  /** Empties the partial and forgets the copy; the stream position is kept. */
+  async reset(): Promise<void> {
+    await this.handle().truncate(0);
+    this.hash = createHash('sha256');
+    this.progress = { ...emptyProgress(this.digest), streamSeq: this.progress.streamSeq };
+    await this.saveProgress();
+  }
+
+  /** Removes the partial and its sidecar (nothing on the stream is worth resuming). */
+  async discard(): Promise<void> {
+    await this.close();
+    await rm(this.partialPath, { force: true });
+    await rm(this.sidecarPath, { force: true });
+  }
+
+  /** Closes the files, keeping the partial and sidecar for a later resume. Idempotent. */
+  async close(): Promise<void> {
+    const { fh, sidecar } = this;
+    this.fh = null;
+    this.sidecar = null;
+    await fh?.close();
+    await sidecar?.close();
+  }
+
+  private handle(): FileHandle {
+    if (this.fh === null) throw new Error('partial segment file is closed');
+    return this.fh;
+  }
+}
+
+/** Size of the sidecar record: fits any progress (upload ids are at most 128 characters). */
+const SIDECAR_BYTES = 512;
+
+/**
+ * Largest pull window: 64 chunks of ~1 MiB would exceed the server's default per-client
+ * `max_pending` (64 MiB), and the server would cut the connection as a slow consumer.
+ */
+export const MAX_FETCH_WINDOW = 48;
+
+function sameCopy(meta: ChunkMeta, p: Progress): boolean {
+  // Upload ids may differ: a retried upload within the duplicate window stores only the
+  // chunks the first one never got to, so one complete copy can carry two ids.
+  return meta.count === p.count && meta.totalBytes === p.totalBytes;
+}
+
+function emptyProgress(digest: string): Progress {
+  return { digest, uploadId: '', count: 0, totalBytes: 0, nextIndex: 0, bytes: 0, streamSeq: 0 };
+}
+
+async function readSidecar(path: string, digest: string): Promise<Progress | null> {
+  try {
+    const p = JSON.parse(await readFile(path, 'utf8')) as Partial<Progress>;
+    const ints = [p.count, p.totalBytes, p.nextIndex, p.bytes, p.streamSeq];
+    if (p.digest !== digest || typeof p.uploadId !== 'string') return null;
+    if (!ints.every((n) => Number.isSafeInteger(n) && (n as number) >= 0)) return null;
+    return p as Progress;
+  } catch {
+    return null; // missing or torn: start over
+  }
+}
+
+/** Makes a rename durable: fsync of the directory that holds it. */
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
