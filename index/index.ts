@@ -30,6 +30,7 @@ export {
   loadSegment,
   readSegmentPoints,
   closeIndexWorkers,
+  indexStats,
 } from './segment-store.ts';
 export type { BuildSegmentOptions, LoadSegmentOptions, LoadTimings } from './segment-store.ts';
 export type { BuildResult } from './segment-jobs.ts';

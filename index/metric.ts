@@ -11,7 +11,8 @@ export function scoreFromDistance(metric: Metric, distance: number): number {
     case 'ip':
       return 1 - distance;
     case 'l2':
-      return -Math.sqrt(Math.max(0, distance));
+      // 0 - x, not -x: an exact match scores 0, not -0 (JSON would turn -0 into 0).
+      return 0 - Math.sqrt(Math.max(0, distance));
   }
 }
 
@@ -43,7 +44,7 @@ export function exactScore(
       const d = q[i]! - data[offset + i]!;
       s += d * d;
     }
-    return Math.fround(-Math.sqrt(s));
+    return Math.fround(0 - Math.sqrt(s));
   }
   let s = 0;
   for (let i = 0; i < dim; i++) s += q[i]! * data[offset + i]!;

@@ -9,6 +9,16 @@ import { WorkerPool } from './worker-pool.ts';
 import type { BuildRequest, BuildResult, UnpackRequest, UnpackResult } from './segment-jobs.ts';
 import type { SegmentHeader, SeqPoint } from './types.ts';
 
+const counters = { builds: 0, loads: 0 };
+
+/**
+ * How many segment builds and loads this process has started. A follower must show
+ * `builds === 0`: it loads what the primary built (tests and /metrics read this).
+ */
+export function indexStats(): Readonly<typeof counters> {
+  return { ...counters };
+}
+
 /** Two workers: one long HNSW build does not hold up verifying a segment that arrived. */
 let pool: WorkerPool | null = null;
 function workers(): WorkerPool {
@@ -45,6 +55,7 @@ export async function buildSegment(
   if (points.length === 0) {
     throw new IndexError('build_failed', 'a segment needs at least one point');
   }
+  counters.builds++;
   const { dim } = opts;
   const vectors = new Float32Array(points.length * dim);
   const seqs = new Float64Array(points.length);
@@ -110,6 +121,7 @@ export async function loadSegment(
     `meridian-${randomBytes(8).toString('hex')}.hnsw`,
   );
   const t0 = performance.now();
+  counters.loads++;
   const res = await workers().run<UnpackRequest, UnpackResult>({
     op: 'unpack',
     path,

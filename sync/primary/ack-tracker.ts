@@ -1,0 +1,106 @@
+import type { NatsConnection, Subscription } from 'nats';
+import type { AckMode } from '../../catalog/index.ts';
+import { Subjects } from '../subjects.ts';
+import type { AppliedNotice, WriteAck } from '../types.ts';
+
+interface Waiter {
+  seq: number;
+  check: () => boolean;
+}
+
+/**
+ * Knows how far each region has applied the WAL (from replicas' applied notices and
+ * heartbeats) and answers write acknowledgements: `async` at once, `semi-sync` when at
+ * least one region other than the primary's has applied the seq, `sync` when every
+ * region of the collection's placement has. On timeout the answer says the write is
+ * durable on the primary, which regions applied it, and that replication is pending.
+ */
+export class AckTracker {
+  private readonly applied = new Map<string, number>();
+  private readonly waiters = new Set<Waiter>();
+  private sub: Subscription | null = null;
+
+  constructor(
+    private readonly o: { nc: NatsConnection; region: string; regions: readonly string[] },
+  ) {}
+
+  start(): void {
+    const take = (data: Uint8Array) => {
+      try {
+        const n = JSON.parse(Buffer.from(data).toString('utf8')) as AppliedNotice;
+        this.record(n.region, n.appliedSeq);
+      } catch {
+        // A malformed notice is ignored; the next heartbeat corrects the picture.
+      }
+    };
+    this.sub = this.o.nc.subscribe(Subjects.appliedAll, { callback: (_e, m) => take(m.data) });
+  }
+
+  stop(): void {
+    this.sub?.unsubscribe();
+    for (const w of this.waiters) this.waiters.delete(w);
+  }
+
+  /** Records that a node in `region` has applied up to `seq` (monotonic per region). */
+  record(region: string, seq: number): void {
+    if ((this.applied.get(region) ?? 0) >= seq) return;
+    this.applied.set(region, seq);
+    for (const w of [...this.waiters]) if (w.check()) this.waiters.delete(w);
+  }
+
+  appliedRegions(seq: number): string[] {
+    return [...this.applied.entries()]
+      .filter(([, s]) => s >= seq)
+      .map(([r]) => r)
+      .sort();
+  }
+
+  /** Waits for `mode` on `seq`; never rejects: a timeout is an honest, non-replicated answer. */
+  async wait(
+    seq: number,
+    mode: AckMode,
+    placement: readonly string[] | null,
+    timeoutMs: number,
+  ): Promise<WriteAck> {
+    const regions = placement ?? this.o.regions;
+    const others = regions.filter((r) => r !== this.o.region);
+    const needed = mode === 'sync' ? regions : mode === 'semi-sync' ? others : [];
+    const satisfied = (): boolean => {
+      const done = new Set(this.appliedRegions(seq));
+      done.add(this.o.region);
+      if (mode === 'async') return true;
+      if (mode === 'semi-sync') return others.some((r) => done.has(r));
+      return regions.every((r) => done.has(r));
+    };
+    const answer = (timedOut: boolean): WriteAck => {
+      const done = new Set(this.appliedRegions(seq));
+      done.add(this.o.region);
+      const ok = satisfied();
+      return {
+        seq,
+        mode,
+        replicated: ok,
+        appliedRegions: [...done].sort(),
+        pendingRegions: ok ? [] : needed.filter((r) => !done.has(r)),
+        timedOut: timedOut && !ok,
+      };
+    };
+    if (satisfied()) return answer(false);
+    return new Promise<WriteAck>((resolve) => {
+      const w: Waiter = {
+        seq,
+        check: () => {
+          if (!satisfied()) return false;
+          clearTimeout(timer);
+          resolve(answer(false));
+          return true;
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(w);
+        resolve(answer(true));
+      }, timeoutMs);
+      this.waiters.add(w);
+    });
+  }
+}

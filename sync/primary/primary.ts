@@ -1,0 +1,218 @@
+import { randomUUID } from 'node:crypto';
+import { validatePoints } from '../../index/index.ts';
+import type { PointInput } from '../../index/index.ts';
+import type {
+  AckMode,
+  Catalog,
+  CollectionInput,
+  CollectionSettings,
+  Manifest,
+} from '../../catalog/index.ts';
+import { publishCollectionDef } from '../catalog-stream.ts';
+import { SyncError } from '../errors.ts';
+import { Replica } from '../replica/replica.ts';
+import type { ReplicaOptions } from '../replica/replica.ts';
+import { applyCollectionDef } from '../replica/collection-def.ts';
+import type { ServedGeneration } from '../replica/views.ts';
+import { ensureStreams } from '../streams.ts';
+import { Streams } from '../subjects.ts';
+import type { WriteAck } from '../types.ts';
+import type { WalEntry } from '../wal-codec.ts';
+import { AckTracker } from './ack-tracker.ts';
+import { CommitBeacon } from './beacon.ts';
+import { Sealer, defaultSealPolicy } from './sealer.ts';
+import type { SealPolicy } from './sealer.ts';
+import { WalWriter } from './wal-writer.ts';
+
+export interface PrimaryOptions extends Omit<ReplicaOptions, 'role'> {
+  /** Every region of the deployment (for `sync` acks when a collection has no placement). */
+  regions: readonly string[];
+  seal?: Partial<SealPolicy>;
+  /** How often the primary checks seal thresholds (ms). */
+  sealCheckMs?: number;
+  /** How often it publishes its commit position (ms). */
+  beaconMs?: number;
+  /** Default timeout of `semi-sync` and `sync` acknowledgements (ms). */
+  ackTimeoutMs?: number;
+}
+
+export interface WriteOptions {
+  ack?: AckMode;
+  timeoutMs?: number;
+  /** Target generation (model); default the active one. */
+  model?: string;
+  /** Idempotency key: a retry with the same id inside the duplicate window is stored once. */
+  msgId?: string;
+}
+
+export interface WriteResult extends WriteAck {
+  collection: string;
+  generation: string;
+  /** True when an earlier try with the same msgId was already stored. */
+  duplicate: boolean;
+}
+
+/**
+ * The primary region's writer: validates writes, appends them to the WAL (durable in
+ * JetStream before anything else), makes them visible in its own replica at once, waits
+ * for the requested acknowledgement mode, and seals and compacts segments in the
+ * background. Its {@link Replica} applies manifests and recovers exactly as a follower's.
+ */
+export class Primary {
+  readonly replica: Replica;
+  private readonly o: PrimaryOptions;
+  private readonly writer: WalWriter;
+  private readonly beacon: CommitBeacon;
+  private readonly acks: AckTracker;
+  readonly sealer: Sealer;
+  private sealTimer: NodeJS.Timeout | null = null;
+  private ticking: Promise<void> | null = null;
+
+  constructor(opts: PrimaryOptions) {
+    this.o = opts;
+    this.replica = new Replica({ ...opts, role: 'primary' });
+    this.writer = new WalWriter(opts.link.js);
+    this.beacon = new CommitBeacon({
+      nc: opts.link.nc,
+      node: opts.node,
+      region: opts.region,
+      intervalMs: opts.beaconMs ?? 250,
+      url: opts.url,
+    });
+    this.acks = new AckTracker({ nc: opts.link.nc, region: opts.region, regions: opts.regions });
+    this.sealer = new Sealer({
+      link: opts.link,
+      replica: this.replica,
+      dataDir: opts.dataDir,
+      policy: { ...defaultSealPolicy, ...opts.seal },
+      committedSeq: () => this.beacon.position.seq,
+    });
+  }
+
+  get catalog(): Catalog {
+    return this.o.catalog;
+  }
+
+  /** The last committed WAL seq and its time: what a `strong` read must see. */
+  get commitPosition(): { seq: number; time: number } {
+    return this.beacon.position;
+  }
+
+  async start(): Promise<void> {
+    await ensureStreams(this.o.link.jsm);
+    const wal = await this.o.link.jsm.streams.info(Streams.wal);
+    this.beacon.committed(wal.state.last_seq, Date.now());
+    this.acks.start();
+    await this.replica.start();
+    this.beacon.start();
+    this.sealTimer = setInterval(() => {
+      this.ticking ??= this.sealer.tick().finally(() => (this.ticking = null));
+    }, this.o.sealCheckMs ?? 250);
+    this.sealTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.sealTimer) clearInterval(this.sealTimer);
+    await this.ticking;
+    this.beacon.stop();
+    this.acks.stop();
+    await this.replica.stop();
+  }
+
+  /**
+   * Creates a collection with its first (active) generation and publishes its definition.
+   * Idempotent for identical settings; different settings for an existing name throw.
+   */
+  async createCollection(input: CollectionInput & { model: string }): Promise<CollectionSettings> {
+    const settings = this.o.catalog.createCollection(input);
+    const def = { settings, generations: this.o.catalog.listGenerations(settings.name) };
+    applyCollectionDef(this.o.catalog, this.replica.views, def);
+    await publishCollectionDef(this.o.link.js, def);
+    return settings;
+  }
+
+  /** Validates and appends an upsert; see {@link write}. */
+  upsert(
+    collection: string,
+    points: readonly PointInput[],
+    opts: WriteOptions = {},
+  ): Promise<WriteResult> {
+    const target = this.target(collection, opts.model);
+    const valid = validatePoints(points, target.generation.dim);
+    return this.write(
+      { op: 'upsert', collection, generation: target.generation.model, points: valid },
+      target,
+      opts,
+    );
+  }
+
+  /** Appends a delete of ids (unknown ids are fine: deleting is idempotent). */
+  delete(
+    collection: string,
+    ids: readonly string[],
+    opts: WriteOptions = {},
+  ): Promise<WriteResult> {
+    const target = this.target(collection, opts.model);
+    return this.write(
+      { op: 'delete', collection, generation: target.generation.model, ids: [...ids] },
+      target,
+      opts,
+    );
+  }
+
+  /** Seals now (tests and admin); null when there was nothing to seal. */
+  seal(collection: string, model?: string): Promise<Manifest | null> {
+    const t = this.target(collection, model);
+    return this.sealer.seal(collection, t.generation.model);
+  }
+
+  compact(collection: string, model?: string): Promise<Manifest | null> {
+    const t = this.target(collection, model);
+    return this.sealer.compact(collection, t.generation.model);
+  }
+
+  private target(collection: string, model?: string): ServedGeneration {
+    const served = this.replica.served(collection, model);
+    if (!served) {
+      const exists = this.o.catalog.getCollection(collection) !== null;
+      throw new SyncError(
+        'unknown_collection',
+        exists
+          ? `collection ${collection} has no generation ${model}`
+          : `no collection named ${collection}`,
+        { details: { collection, model } },
+      );
+    }
+    return served;
+  }
+
+  /**
+   * The write path: WAL append (durable in JetStream) → own memtable → acknowledgement
+   * wait. Nothing is changed before the append succeeds. Safe to retry with the same
+   * `msgId`: JetStream stores it once and the same seq comes back.
+   */
+  private async write(
+    entry: WalEntry,
+    target: ServedGeneration,
+    opts: WriteOptions,
+  ): Promise<WriteResult> {
+    const mode = opts.ack ?? target.settings.defaultAck;
+    const appended = await this.writer.append(entry, opts.msgId ?? randomUUID());
+    const time = Date.now();
+    this.beacon.committed(appended.seq, time);
+    this.replica.applyWal([{ ...entry, seq: appended.seq, time }]);
+    this.acks.record(this.o.region, appended.seq);
+    const ack = await this.acks.wait(
+      appended.seq,
+      mode,
+      target.settings.placement,
+      opts.timeoutMs ?? this.o.ackTimeoutMs ?? 5_000,
+    );
+    return {
+      ...ack,
+      collection: entry.collection,
+      generation: entry.generation,
+      duplicate: appended.duplicate,
+    };
+  }
+}

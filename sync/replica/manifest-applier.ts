@@ -1,0 +1,145 @@
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { JetStreamClient } from 'nats';
+import { isSegmentIntegrityError, loadSegment } from '../../index/index.ts';
+import type { Segment } from '../../index/index.ts';
+import type { Catalog, Manifest } from '../../catalog/index.ts';
+import { SyncError } from '../errors.ts';
+import { fetchSegment } from '../segment-fetch.ts';
+import type { ServedViews } from './views.ts';
+
+/** The steps of applying a manifest, in order; hooks see each one (fault-injection seam). */
+export const ApplyStages = [
+  'fetch',
+  'verify',
+  'load',
+  'transaction',
+  'commit',
+  'swap',
+  'done',
+] as const;
+export type ApplyStage = (typeof ApplyStages)[number];
+
+export interface ApplyHooksOptions {
+  /**
+   * Called at each stage. `commit` is called synchronously inside the SQLite transaction,
+   * just before it commits (a crash there must roll back).
+   */
+  onStage?: (stage: ApplyStage, manifest: Manifest) => void | Promise<void>;
+  /** Called after each segment chunk is written during `fetch`. */
+  onFetchChunk?: (digest: string, index: number, count: number) => void | Promise<void>;
+}
+
+export interface ManifestApplierOptions {
+  js: JetStreamClient;
+  catalog: Catalog;
+  views: ServedViews;
+  segmentsDir: string;
+  hooks?: ApplyHooksOptions;
+  /** How many segments to fetch at once. */
+  fetchParallelism?: number;
+}
+
+/**
+ * Applies manifests on a replica: fetch the missing segments → verify digest and header
+ * → load them into hnswlib → ONE SQLite transaction (manifest, segments, applied state,
+ * WAL-log trim) → swap the in-memory view → memtable trimmed by the swap.
+ *
+ * A crash at any step leaves the replica on version v or v+1: before the transaction
+ * commits nothing durable names v+1 (fetched files are content-addressed and harmless);
+ * after it, a restart loads v+1 from the catalog. A segment that fails verification is
+ * deleted, never served, and the error propagates: the replica stays on its last good
+ * version. Idempotent: a manifest at or below the applied version is a no-op.
+ */
+export class ManifestApplier {
+  private readonly o: ManifestApplierOptions;
+
+  constructor(opts: ManifestApplierOptions) {
+    this.o = opts;
+  }
+
+  segmentPath(digest: string): string {
+    return join(this.o.segmentsDir, digest);
+  }
+
+  async apply(m: Manifest): Promise<'applied' | 'stale'> {
+    const served = this.o.views.get(m.collection, m.generation);
+    if (!served) {
+      throw new SyncError(
+        'unknown_collection',
+        `manifest for ${m.collection}/${m.generation} arrived before its definition`,
+        { transient: true },
+      );
+    }
+    if (m.version <= served.version) return 'stale';
+    const stage = async (s: ApplyStage) => this.o.hooks?.onStage?.(s, m);
+
+    await stage('fetch');
+    const current = new Map(served.view.segments.map((s) => [s.digest, s]));
+    const missing = m.segments
+      .map((s) => s.digest)
+      .filter((d) => !current.has(d) && !existsSync(this.segmentPath(d)));
+    await this.fetchAll(missing);
+
+    await stage('verify');
+    const segments: Segment[] = [];
+    for (const ref of m.segments) {
+      const have = current.get(ref.digest);
+      if (have) {
+        segments.push(have);
+        continue;
+      }
+      segments.push(await this.loadVerified(ref.digest, m, served.generation.dim));
+    }
+
+    await stage('load');
+    await stage('transaction');
+    this.o.catalog.applyManifest(m, {
+      beforeCommit: () => {
+        void this.o.hooks?.onStage?.('commit', m);
+      },
+    });
+
+    await stage('swap');
+    served.view.install({ segments, tombstones: m.tombstones, coversSeq: m.coversSeq });
+    served.version = m.version;
+    served.digests = m.segments.map((s) => s.digest);
+    served.error = null;
+    await stage('done');
+    return 'applied';
+  }
+
+  /** Loads a segment file, deleting it if its bytes are bad so that a good copy is fetched next time. */
+  async loadVerified(digest: string, m: Manifest, dim: number): Promise<Segment> {
+    const path = this.segmentPath(digest);
+    try {
+      const { segment } = await loadSegment(path, {
+        expectedDigest: digest,
+        expect: { collection: m.collection, generation: m.generation, dim },
+      });
+      return segment;
+    } catch (err) {
+      if (isSegmentIntegrityError(err)) await rm(path, { force: true });
+      throw err;
+    }
+  }
+
+  private async fetchAll(digests: string[]): Promise<void> {
+    const queue = [...digests];
+    const workers = Array.from(
+      { length: Math.min(queue.length, this.o.fetchParallelism ?? 2) },
+      async () => {
+        for (let d = queue.shift(); d !== undefined; d = queue.shift()) {
+          const onFetchChunk = this.o.hooks?.onFetchChunk;
+          await fetchSegment(this.o.js, {
+            digest: d,
+            destPath: this.segmentPath(d),
+            ...(onFetchChunk ? { onChunk: (i: number, n: number) => onFetchChunk(d, i, n) } : {}),
+          });
+        }
+      },
+    );
+    await Promise.all(workers);
+  }
+}

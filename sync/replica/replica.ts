@@ -1,0 +1,329 @@
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Catalog, Manifest } from '../../catalog/index.ts';
+import { lastCollectionDef } from '../catalog-stream.ts';
+import type { NatsLink } from '../connection.ts';
+import { SyncError } from '../errors.ts';
+import { fetchSegment } from '../segment-fetch.ts';
+import { assertSubjectToken } from '../subjects.ts';
+import type { Heartbeat } from '../types.ts';
+import { decodeWalEntry } from '../wal-codec.ts';
+import type { SeqWalEntry } from '../wal-codec.ts';
+import { CatalogFollower } from './catalog-follower.ts';
+import { applyCollectionDef } from './collection-def.ts';
+import { HeartbeatPublisher } from './heartbeat.ts';
+import { ManifestApplier } from './manifest-applier.ts';
+import type { ApplyHooksOptions } from './manifest-applier.ts';
+import { ServedViews } from './views.ts';
+import { WalFollower } from './wal-follower.ts';
+import type { ServedGeneration } from './views.ts';
+
+export interface ReplicaOptions {
+  link: NatsLink;
+  catalog: Catalog;
+  /** The node's data directory: `catalog.db` lives here, segments in `segments/`. */
+  dataDir: string;
+  region: string;
+  node: string;
+  role?: Heartbeat['role'];
+  heartbeatMs?: number;
+  /** First delay before retrying a manifest that failed to apply (doubles up to 5 s). */
+  retryMs?: number;
+  hooks?: ApplyHooksOptions;
+  /** Where this replica answers queries (put into heartbeats). */
+  url?: string;
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+type Listener = () => void;
+
+/**
+ * A replica of every collection placed in its region: it recovers from its data
+ * directory, follows CATALOG (definitions and manifests, applied atomically by the
+ * {@link ManifestApplier}) and the WAL (into the memtable, through the local WAL log),
+ * and publishes heartbeats. The primary runs one too, for its own region.
+ */
+export class Replica {
+  readonly views = new ServedViews();
+  readonly region: string;
+  readonly node: string;
+  private readonly o: ReplicaOptions;
+  private readonly applier: ManifestApplier;
+  private readonly segmentsDir: string;
+  private catalogFollower: CatalogFollower | null = null;
+  private walFollower: WalFollower | null = null;
+  private heartbeat: HeartbeatPublisher | null = null;
+  private readonly pending = new Map<string, Manifest>();
+  private readonly running = new Map<string, Promise<void>>();
+  private readonly listeners = new Set<Listener>();
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  private position = { seq: 0, commitTime: 0 };
+  private stopped = false;
+
+  constructor(opts: ReplicaOptions) {
+    this.o = opts;
+    this.region = assertSubjectToken('region', opts.region);
+    this.node = assertSubjectToken('node', opts.node);
+    this.segmentsDir = join(opts.dataDir, 'segments');
+    this.applier = new ManifestApplier({
+      js: opts.link.js,
+      catalog: opts.catalog,
+      views: this.views,
+      segmentsDir: this.segmentsDir,
+      hooks: opts.hooks,
+    });
+  }
+
+  /** Highest WAL seq applied, contiguously. */
+  get appliedSeq(): number {
+    return this.position.seq;
+  }
+  get appliedCommitTime(): number {
+    return this.position.commitTime;
+  }
+  get catalog(): Catalog {
+    return this.o.catalog;
+  }
+
+  /** Recovers from disk, then follows CATALOG and the WAL. Resolves once the initial catalog sync is done. */
+  async start(): Promise<void> {
+    await this.recover();
+    await this.follow();
+  }
+
+  /**
+   * Follows CATALOG (the newest manifest of each generation first, then each new one)
+   * and, once that initial sync is applied, the WAL from where this node's data stops.
+   */
+  async follow(): Promise<void> {
+    this.catalogFollower = new CatalogFollower({
+      js: this.o.link.js,
+      jsm: this.o.link.jsm,
+      onDefinition: (def) => applyCollectionDef(this.o.catalog, this.views, def),
+      onManifest: (m) => this.enqueue(m),
+      onError: (err) => this.log('catalog follower error', { err: String(err) }),
+    });
+    await this.catalogFollower.start();
+    await this.catalogFollower.initialSync;
+    await Promise.all(this.running.values());
+
+    const stored = this.o.catalog.storedWalSeq();
+    const covers = this.views.all().map((s) => s.view.coversSeq);
+    const floor = covers.length ? Math.min(...covers) : 0;
+    const startSeq = Math.max(stored, floor) + 1;
+    this.position = { seq: startSeq - 1, commitTime: this.position.commitTime };
+    this.walFollower = new WalFollower({
+      js: this.o.link.js,
+      jsm: this.o.link.jsm,
+      catalog: this.o.catalog,
+      durable: `replica_${this.region}_${this.node}`,
+      startSeq,
+      apply: (entries) => this.applyWal(entries),
+      keeps: (e) => this.keeps(e.collection),
+      awaitDefinition: (c) => this.awaitDefinition(c),
+      onPosition: (seq, commitTime) => {
+        this.position = { seq, commitTime };
+        this.heartbeat?.announce(this.region, this.node, seq);
+        this.notify();
+      },
+      onError: (err) => this.log('WAL follower error', { err: String(err) }),
+    });
+    await this.walFollower.start();
+    this.heartbeat = new HeartbeatPublisher({
+      nc: this.o.link.nc,
+      intervalMs: this.o.heartbeatMs ?? 1_000,
+      build: () => this.heartbeatBody(),
+    });
+    this.heartbeat.start();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.retryTimers) clearTimeout(t);
+    this.heartbeat?.stop();
+    await this.catalogFollower?.stop();
+    await this.walFollower?.stop();
+    await Promise.allSettled(this.running.values());
+  }
+
+  /** Whether this region holds a collection (its placement includes the region, or is unset). */
+  keeps(collection: string): boolean {
+    const settings = this.o.catalog.getCollection(collection);
+    return (
+      settings !== null && (settings.placement === null || settings.placement.includes(this.region))
+    );
+  }
+
+  served(collection: string, generation?: string): ServedGeneration | null {
+    return generation ? this.views.get(collection, generation) : this.views.active(collection);
+  }
+
+  /** Calls `fn` whenever the applied position or a version changes; returns an unsubscribe. */
+  onChange(fn: Listener): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /** Resolves when `predicate` holds (checked on every change), or rejects after `timeoutMs`. */
+  waitUntil(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
+    if (predicate()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const off = this.onChange(() => {
+        if (predicate()) {
+          clearTimeout(timer);
+          off();
+          resolve();
+        }
+      });
+      const timer = setTimeout(() => {
+        off();
+        reject(
+          new SyncError(
+            'replication_pending',
+            `timed out after ${timeoutMs} ms waiting for ${what}`,
+            { transient: true },
+          ),
+        );
+      }, timeoutMs);
+    });
+  }
+
+  heartbeatBody(): Heartbeat {
+    return {
+      region: this.region,
+      node: this.node,
+      role: this.o.role ?? 'follower',
+      appliedSeq: this.position.seq,
+      appliedCommitTime: this.position.commitTime,
+      collections: this.views.states(),
+      ...(this.o.url ? { url: this.o.url } : {}),
+      time: Date.now(),
+      intervalMs: this.o.heartbeatMs ?? 1_000,
+    };
+  }
+
+  /** Publishes a heartbeat now (tests, and right after a state change worth telling). */
+  beat(): void {
+    this.heartbeat?.beat();
+  }
+
+  /** Applies WAL entries to the served views (also used by the primary for its own writes). */
+  applyWal(entries: readonly SeqWalEntry[]): void {
+    for (const e of entries) {
+      const served = this.views.get(e.collection, e.generation);
+      if (!served) continue;
+      if (e.op === 'upsert') served.view.upsert(e.points, e.seq);
+      else served.view.delete(e.ids, e.seq);
+    }
+  }
+
+  /**
+   * Loads what the data directory says this node applied: each generation's applied
+   * manifest, its segments (verified; refetched when missing or bad), then the local WAL
+   * log into the memtables. Touches no stream but SEGMENTS.
+   */
+  async recover(): Promise<void> {
+    await mkdir(this.segmentsDir, { recursive: true });
+    const { catalog } = this.o;
+    for (const settings of catalog.listCollections()) {
+      for (const g of catalog.listGenerations(settings.name)) {
+        const served = this.views.ensure(settings, g);
+        const m = catalog.appliedManifest(settings.name, g.model);
+        if (!m) continue;
+        const segments = [];
+        for (const ref of m.segments) {
+          const path = this.applier.segmentPath(ref.digest);
+          if (!existsSync(path))
+            await fetchSegment(this.o.link.js, { digest: ref.digest, destPath: path });
+          segments.push(await this.applier.loadVerified(ref.digest, m, g.dim));
+        }
+        served.view.install({ segments, tombstones: m.tombstones, coversSeq: m.coversSeq });
+        served.version = m.version;
+        served.digests = m.segments.map((s) => s.digest);
+      }
+    }
+    const entries: SeqWalEntry[] = [];
+    for (const row of catalog.walEntriesAll()) {
+      entries.push({ ...decodeWalEntry(row.payload), seq: row.seq, time: 0 });
+    }
+    this.applyWal(entries);
+    const last = entries[entries.length - 1];
+    if (last) this.position = { seq: last.seq, commitTime: 0 };
+  }
+
+  private enqueue(m: Manifest): void {
+    const key = `${m.collection}\u0000${m.generation}`;
+    const cur = this.pending.get(key);
+    if (!cur || cur.version < m.version) this.pending.set(key, m);
+    if (!this.running.has(key)) {
+      const run = this.drain(key).finally(() => this.running.delete(key));
+      this.running.set(key, run);
+    }
+  }
+
+  /** Applies the newest pending manifest of one collection generation; retries with backoff. */
+  private async drain(key: string, attempt = 0): Promise<void> {
+    while (!this.stopped) {
+      const m = this.pending.get(key);
+      if (!m) return;
+      try {
+        if (!this.views.get(m.collection, m.generation)) {
+          const def = await lastCollectionDef(this.o.link.jsm, m.collection);
+          if (def) applyCollectionDef(this.o.catalog, this.views, def);
+        }
+        if (!this.keeps(m.collection)) {
+          this.pending.delete(key);
+          return;
+        }
+        await this.applier.apply(m);
+        if (this.pending.get(key) === m) this.pending.delete(key);
+        attempt = 0;
+        this.heartbeat?.beat();
+        this.notify();
+      } catch (err) {
+        const served = this.views.get(m.collection, m.generation);
+        if (served)
+          served.error = {
+            version: m.version,
+            message: errorMessage(err),
+            at: new Date().toISOString(),
+          };
+        this.log('manifest apply failed', {
+          collection: m.collection,
+          version: m.version,
+          err: errorMessage(err),
+        });
+        this.heartbeat?.beat();
+        this.notify();
+        const delay = Math.min(5_000, (this.o.retryMs ?? 200) * 2 ** attempt);
+        attempt++;
+        await new Promise<void>((r) => {
+          const t = setTimeout(() => {
+            this.retryTimers.delete(t);
+            r();
+          }, delay);
+          this.retryTimers.add(t);
+        });
+      }
+    }
+  }
+
+  private async awaitDefinition(collection: string): Promise<void> {
+    if (this.o.catalog.getCollection(collection)) return;
+    const def = await lastCollectionDef(this.o.link.jsm, collection);
+    if (def) applyCollectionDef(this.o.catalog, this.views, def);
+  }
+
+  private notify(): void {
+    for (const fn of [...this.listeners]) fn();
+  }
+
+  private log(msg: string, fields?: Record<string, unknown>): void {
+    this.o.log?.(msg, { region: this.region, node: this.node, ...fields });
+  }
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

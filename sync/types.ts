@@ -1,0 +1,81 @@
+/**
+ * Public contracts of the sync module: what travels on the CATALOG and STATE streams,
+ * and what a write's acknowledgement says.
+ */
+import type { AckMode, CollectionSettings, Generation } from '../catalog/index.ts';
+
+/** A collection's definition as published on CATALOG: settings and generations. */
+export interface CollectionDef {
+  settings: CollectionSettings;
+  generations: Generation[];
+}
+
+/** Where one replica stands on one collection generation. */
+export interface ReplicaCollectionState {
+  collection: string;
+  generation: string;
+  /** Applied manifest version (0 = none yet). */
+  version: number;
+  /** The manifest's coversSeq. */
+  coversSeq: number;
+  /** Points served (segments and memtable). */
+  points: number;
+  /** The last manifest that failed to apply, and why; null when the last attempt succeeded. */
+  error: { version: number; message: string; at: string } | null;
+}
+
+/** A replica's heartbeat on STATE (`meridian.state.replica.<region>.<node>`). */
+export interface Heartbeat {
+  region: string;
+  node: string;
+  role: 'primary' | 'follower';
+  /** Highest WAL seq this replica has applied, contiguously (global across collections). */
+  appliedSeq: number;
+  /** Commit time (ms since epoch, primary's clock) of the WAL entry at appliedSeq. */
+  appliedCommitTime: number;
+  collections: ReplicaCollectionState[];
+  /** Where this replica answers HTTP queries, when it does (set by services). */
+  url?: string;
+  /** ms since epoch when this heartbeat was sent. */
+  time: number;
+  /** Heartbeat interval: a replica silent for a few of these is out. */
+  intervalMs: number;
+}
+
+/**
+ * The primary's commit position on STATE (`meridian.state.primary`), published on every
+ * interval even when idle, so a quiet system is not judged stale. `commits` samples
+ * (seq, commit time) pairs — at least the first commit of each sampling bucket — so a
+ * router can bound any replica's staleness from above.
+ */
+export interface PrimaryBeacon {
+  node: string;
+  region: string;
+  lastSeq: number;
+  lastCommitTime: number;
+  commits: Array<[seq: number, time: number]>;
+  time: number;
+  intervalMs: number;
+  url?: string;
+}
+
+/** What the primary answers for a write. */
+export interface WriteAck {
+  seq: number;
+  mode: AckMode;
+  /** True when the mode's condition was met before the timeout. */
+  replicated: boolean;
+  /** Regions that have applied the write (the primary's own region included). */
+  appliedRegions: string[];
+  /** Regions the mode waits for that had not applied it when we answered. */
+  pendingRegions: string[];
+  /** Set when the mode's timeout expired: durable on the primary, replication still pending. */
+  timedOut: boolean;
+}
+
+/** Sent by a replica after each applied WAL batch (core NATS `meridian.applied.<region>.<node>`). */
+export interface AppliedNotice {
+  region: string;
+  node: string;
+  appliedSeq: number;
+}

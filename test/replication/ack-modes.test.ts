@@ -1,0 +1,132 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closeIndexWorkers } from '../../index/index.ts';
+import { isSyncError, lastManifest, publishManifest } from '../../sync/index.ts';
+import type { Primary, Replica } from '../../sync/index.ts';
+import { startFollower, startPrimary } from '../harness/cluster.ts';
+import type { NodeHandle } from '../harness/cluster.ts';
+import { startNatsServer } from '../harness/nats-server.ts';
+import type { NatsServerHandle } from '../harness/nats-server.ts';
+
+let nats: NatsServerHandle;
+let primary: NodeHandle<Primary>;
+let eu: NodeHandle<Replica>;
+let ap: NodeHandle<Replica>;
+const nodes: Array<NodeHandle<unknown & { stop(): Promise<void> }>> = [];
+const regions = ['us-east', 'eu-west', 'ap-south'];
+const vec = (i: number) => [i, 1, 0, 0];
+
+beforeAll(async () => {
+  nats = await startNatsServer();
+  primary = await startPrimary({ natsUrl: nats.url, region: 'us-east', node: 'p1', regions });
+  eu = await startFollower({ natsUrl: nats.url, region: 'eu-west', node: 'f1' });
+  ap = await startFollower({ natsUrl: nats.url, region: 'ap-south', node: 'f2' });
+  nodes.push(primary, eu, ap);
+  await primary.node.createCollection({ name: 'acks', dim: 4, metric: 'l2', model: 'm@1' });
+});
+
+afterAll(async () => {
+  for (const n of nodes) {
+    await n.stop();
+    await n.cleanup();
+  }
+  await closeIndexWorkers();
+  await nats?.stop();
+});
+
+describe('write acknowledgement modes', () => {
+  it('answers sync only after every region of the placement applied the write', async () => {
+    const res = await primary.node.upsert('acks', [{ id: 's1', vector: vec(1) }], {
+      ack: 'sync',
+      timeoutMs: 20_000,
+    });
+    // Checked at the moment of the answer: both followers have the seq already.
+    expect(eu.node.appliedSeq).toBeGreaterThanOrEqual(res.seq);
+    expect(ap.node.appliedSeq).toBeGreaterThanOrEqual(res.seq);
+    expect(res).toMatchObject({
+      mode: 'sync',
+      replicated: true,
+      timedOut: false,
+      pendingRegions: [],
+    });
+    expect(res.appliedRegions).toEqual(['ap-south', 'eu-west', 'us-east']);
+    expect(eu.node.served('acks')!.view.search(vec(1), { k: 1 })[0]!.id).toBe('s1');
+  });
+
+  it('answers semi-sync once one follower region applied the write', async () => {
+    const res = await primary.node.upsert('acks', [{ id: 's2', vector: vec(2) }], {
+      ack: 'semi-sync',
+      timeoutMs: 20_000,
+    });
+    expect(res.replicated).toBe(true);
+    expect(Math.max(eu.node.appliedSeq, ap.node.appliedSeq)).toBeGreaterThanOrEqual(res.seq);
+    expect(res.appliedRegions.filter((r) => r !== 'us-east').length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('answers async at once, before any follower needs to have applied it', async () => {
+    const res = await primary.node.upsert('acks', [{ id: 's3', vector: vec(3) }], { ack: 'async' });
+    expect(res).toMatchObject({ mode: 'async', replicated: true, timedOut: false });
+    expect(primary.node.replica.served('acks')!.view.search(vec(3), { k: 1 })[0]!.id).toBe('s3');
+  });
+
+  it('times out sync with a stopped follower and says the write is durable but pending', async () => {
+    await ap.stop();
+    const res = await primary.node.upsert('acks', [{ id: 's4', vector: vec(4) }], {
+      ack: 'sync',
+      timeoutMs: 400,
+    });
+    expect(res).toMatchObject({ replicated: false, timedOut: true, pendingRegions: ['ap-south'] });
+    expect(res.appliedRegions).toContain('us-east');
+    // Durable and visible on the primary all the same.
+    expect(primary.node.replica.served('acks')!.view.search(vec(4), { k: 1 })[0]!.id).toBe('s4');
+    // The stopped follower catches up when it comes back.
+    ap = await startFollower({
+      natsUrl: nats.url,
+      region: 'ap-south',
+      node: 'f2',
+      dataDir: ap.dataDir,
+    });
+    nodes.push(ap);
+    await ap.node.waitUntil(() => ap.node.appliedSeq >= res.seq, 20_000, 'catch-up');
+    expect(ap.node.served('acks')!.view.search(vec(4), { k: 1 })[0]!.id).toBe('s4');
+  });
+});
+
+describe('manifest fencing', () => {
+  it('refuses a second primary that publishes a version on a stale predecessor', async () => {
+    const a = primary.node;
+    await a.upsert('acks', [{ id: 'f1', vector: vec(5) }]);
+    const v1 = await a.seal('acks');
+    expect(v1?.version).toBe(1);
+
+    const b = await startPrimary({ natsUrl: nats.url, region: 'us-east', node: 'p2', regions });
+    nodes.push(b);
+    await b.node.upsert('acks', [{ id: 'f2', vector: vec(6) }]);
+    const v2 = await b.node.seal('acks');
+    expect(v2?.version).toBe(2);
+
+    // A still believes v1 is the last manifest: its v2 must be refused, not stored.
+    await a.upsert('acks', [{ id: 'f3', vector: vec(7) }]);
+    const err = await a.seal('acks').catch((e: unknown) => e);
+    expect(isSyncError(err, 'fenced')).toBe(true);
+    expect(String(err)).toMatch(/another primary/);
+    const last = await lastManifest(primary.link.jsm, 'acks', 'm@1');
+    expect(last?.manifest.version).toBe(2);
+    expect(last?.manifest.segments.map((s) => s.digest)).toEqual(v2!.segments.map((s) => s.digest));
+  });
+
+  it('refuses the same version published twice on the same predecessor', async () => {
+    const last = (await lastManifest(primary.link.jsm, 'acks', 'm@1'))!;
+    const next = {
+      ...last.manifest,
+      version: last.manifest.version + 1,
+      createdAt: new Date().toISOString(),
+    };
+    await publishManifest(primary.link.js, next, last.seq);
+    const err = await publishManifest(
+      primary.link.js,
+      { ...next, coversSeq: next.coversSeq + 1 },
+      last.seq,
+    ).catch((e: unknown) => e);
+    expect(isSyncError(err, 'fenced')).toBe(true);
+  });
+});
