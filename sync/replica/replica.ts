@@ -56,8 +56,10 @@ export class Replica {
   private heartbeat: HeartbeatPublisher | null = null;
   private readonly pending = new Map<string, Manifest>();
   private readonly running = new Map<string, Promise<void>>();
+  private readonly firstTries = new Map<string, Promise<void>>();
   private readonly listeners = new Set<Listener>();
-  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  /** Pending retry sleeps: stop() wakes them so no drain outlives the replica. */
+  private readonly sleepers = new Set<() => void>();
   private position = { seq: 0, commitTime: 0 };
   private stopped = false;
 
@@ -106,7 +108,9 @@ export class Replica {
     });
     await this.catalogFollower.start();
     await this.catalogFollower.initialSync;
-    await Promise.all(this.running.values());
+    // Each manifest of the initial sync is tried once before the WAL starts (a failing one
+    // keeps retrying in the background; the replica serves its last good version meanwhile).
+    await Promise.all(this.firstTries.values());
 
     const stored = this.o.catalog.storedWalSeq();
     const covers = this.views.all().map((s) => s.view.coversSeq);
@@ -140,7 +144,7 @@ export class Replica {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const t of this.retryTimers) clearTimeout(t);
+    for (const wake of [...this.sleepers]) wake();
     this.heartbeat?.stop();
     await this.catalogFollower?.stop();
     await this.walFollower?.stop();
@@ -257,13 +261,19 @@ export class Replica {
     const cur = this.pending.get(key);
     if (!cur || cur.version < m.version) this.pending.set(key, m);
     if (!this.running.has(key)) {
-      const run = this.drain(key).finally(() => this.running.delete(key));
+      let tried: () => void = () => undefined;
+      this.firstTries.set(key, new Promise<void>((r) => (tried = r)));
+      const run = this.drain(key, tried).finally(() => {
+        tried();
+        this.running.delete(key);
+      });
       this.running.set(key, run);
     }
   }
 
   /** Applies the newest pending manifest of one collection generation; retries with backoff. */
-  private async drain(key: string, attempt = 0): Promise<void> {
+  private async drain(key: string, tried: () => void): Promise<void> {
+    let attempt = 0;
     while (!this.stopped) {
       const m = this.pending.get(key);
       if (!m) return;
@@ -279,6 +289,7 @@ export class Replica {
         await this.applier.apply(m);
         if (this.pending.get(key) === m) this.pending.delete(key);
         attempt = 0;
+        tried();
         this.heartbeat?.beat();
         this.notify();
       } catch (err) {
@@ -294,19 +305,26 @@ export class Replica {
           version: m.version,
           err: errorMessage(err),
         });
+        tried();
         this.heartbeat?.beat();
         this.notify();
         const delay = Math.min(5_000, (this.o.retryMs ?? 200) * 2 ** attempt);
         attempt++;
-        await new Promise<void>((r) => {
-          const t = setTimeout(() => {
-            this.retryTimers.delete(t);
-            r();
-          }, delay);
-          this.retryTimers.add(t);
-        });
+        await this.sleep(delay);
       }
     }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(t);
+        this.sleepers.delete(wake);
+        resolve();
+      };
+      const t = setTimeout(wake, ms);
+      this.sleepers.add(wake);
+    });
   }
 
   private async awaitDefinition(collection: string): Promise<void> {
