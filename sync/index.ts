@@ -31,3 +31,7 @@ export { Primary } from './primary/primary.ts';
 export type { PrimaryOptions, WriteOptions, WriteResult } from './primary/primary.ts';
 export { defaultSealPolicy } from './primary/sealer.ts';
 export type { SealPolicy } from './primary/sealer.ts';
+export { StalenessEstimator } from './staleness.ts';
+export { ClusterState } from './cluster-state.ts';
+export type { KnownReplica } from './cluster-state.ts';
+export { serveCommitPosition, requestCommitPosition } from './commit-position.ts';

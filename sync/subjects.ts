@@ -40,6 +40,8 @@ export const Subjects = {
   /** Core NATS (not stored): a replica announces new applied positions as soon as it has them. */
   applied: (region: string, node: string) => `${P}.applied.${region}.${node}`,
   appliedAll: `${P}.applied.>`,
+  /** Core NATS request/reply: the primary answers with its last committed seq (read-index). */
+  commitPosition: `${P}.commit`,
 } as const;
 
 /** Headers carried by WAL, manifest and chunk messages. */

@@ -53,7 +53,7 @@ export interface PrimaryBeacon {
   region: string;
   lastSeq: number;
   lastCommitTime: number;
-  commits: Array<[seq: number, time: number]>;
+  commits: Array<[firstSeq: number, firstTime: number, lastSeq: number]>;
   time: number;
   intervalMs: number;
   url?: string;

@@ -4,14 +4,15 @@ import type { PrimaryBeacon } from '../types.ts';
 
 /**
  * Publishes the primary's commit position and time on STATE every interval, even when
- * idle. It samples commits into buckets of `bucketMs`, keeping the first (seq, time) of
- * each bucket since the previous beacon, so a router can bound a replica's staleness
- * from above to within one bucket.
+ * idle. It groups commits into buckets of `bucketMs` — first seq, its commit time, last
+ * seq — so a router can tell when the oldest write a replica lacks was committed, to
+ * within one bucket, and so bound its staleness from above.
  */
 export class CommitBeacon {
   private lastSeq = 0;
   private lastCommitTime = 0;
-  private commits: Array<[number, number]> = [];
+  /** Buckets touched since the last beacon: [firstSeq, firstTime, lastSeq]. */
+  private buckets: Array<[number, number, number]> = [];
   private lastBucket = -1;
   private timer: NodeJS.Timeout | null = null;
 
@@ -32,9 +33,12 @@ export class CommitBeacon {
     this.lastSeq = seq;
     this.lastCommitTime = time;
     const bucket = Math.floor(time / (this.o.bucketMs ?? 10));
-    if (bucket !== this.lastBucket) {
+    const cur = this.buckets[this.buckets.length - 1];
+    if (bucket !== this.lastBucket || !cur) {
       this.lastBucket = bucket;
-      this.commits.push([seq, time]);
+      this.buckets.push([seq, time, seq]);
+    } else {
+      cur[2] = seq;
     }
   }
 
@@ -61,12 +65,14 @@ export class CommitBeacon {
       region: this.o.region,
       lastSeq: this.lastSeq,
       lastCommitTime: this.lastCommitTime,
-      commits: this.commits,
+      commits: this.buckets,
       time: Date.now(),
       intervalMs: this.o.intervalMs,
       ...(this.o.url ? { url: this.o.url } : {}),
     };
-    this.commits = [];
+    // Keep the open bucket: later commits in it extend its lastSeq in the next beacon.
+    const open = this.buckets[this.buckets.length - 1];
+    this.buckets = open ? [[...open]] : [];
     this.o.nc.publish(Subjects.primaryState, Buffer.from(JSON.stringify(beacon)));
   }
 }

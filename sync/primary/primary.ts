@@ -15,6 +15,8 @@ import type { ReplicaOptions } from '../replica/replica.ts';
 import { applyCollectionDef } from '../replica/collection-def.ts';
 import type { ServedGeneration } from '../replica/views.ts';
 import { ensureStreams } from '../streams.ts';
+import { serveCommitPosition } from '../commit-position.ts';
+import type { Subscription } from 'nats';
 import { Streams } from '../subjects.ts';
 import type { WriteAck } from '../types.ts';
 import type { WalEntry } from '../wal-codec.ts';
@@ -67,10 +69,11 @@ export class Primary {
   readonly sealer: Sealer;
   private sealTimer: NodeJS.Timeout | null = null;
   private ticking: Promise<void> | null = null;
+  private commitSub: Subscription | null = null;
 
   constructor(opts: PrimaryOptions) {
     this.o = opts;
-    this.replica = new Replica({ ...opts, role: 'primary' });
+    this.replica = new Replica({ ...opts, role: 'primary', readSeq: () => this.readSeq });
     this.writer = new WalWriter(opts.link.js);
     this.beacon = new CommitBeacon({
       nc: opts.link.nc,
@@ -93,6 +96,17 @@ export class Primary {
     return this.o.catalog;
   }
 
+  /**
+   * The WAL position a read on the primary reflects. The write path applies every write
+   * to the primary's view before acknowledging it, so once the replica has replayed the
+   * WAL it had at start, the primary reflects everything it has committed.
+   */
+  get readSeq(): number {
+    return this.replica.caughtUp
+      ? Math.max(this.replica.appliedSeq, this.beacon.position.seq)
+      : this.replica.appliedSeq;
+  }
+
   /** The last committed WAL seq and its time: what a `strong` read must see. */
   get commitPosition(): { seq: number; time: number } {
     return this.beacon.position;
@@ -104,6 +118,7 @@ export class Primary {
     this.beacon.committed(wal.state.last_seq, Date.now());
     this.acks.start();
     await this.replica.start();
+    this.commitSub = serveCommitPosition(this.o.link.nc, () => this.beacon.position);
     this.beacon.start();
     this.sealTimer = setInterval(() => {
       this.ticking ??= this.sealer.tick().finally(() => (this.ticking = null));
@@ -115,6 +130,7 @@ export class Primary {
     if (this.sealTimer) clearInterval(this.sealTimer);
     await this.ticking;
     this.beacon.stop();
+    this.commitSub?.unsubscribe();
     this.acks.stop();
     await this.replica.stop();
   }
@@ -202,6 +218,7 @@ export class Primary {
     this.beacon.committed(appended.seq, time);
     this.replica.applyWal([{ ...entry, seq: appended.seq, time }]);
     this.acks.record(this.o.region, appended.seq);
+    this.replica.announce();
     const ack = await this.acks.wait(
       appended.seq,
       mode,

@@ -6,7 +6,7 @@ import { lastCollectionDef } from '../catalog-stream.ts';
 import type { NatsLink } from '../connection.ts';
 import { SyncError } from '../errors.ts';
 import { fetchSegment } from '../segment-fetch.ts';
-import { assertSubjectToken } from '../subjects.ts';
+import { Streams, assertSubjectToken } from '../subjects.ts';
 import type { Heartbeat } from '../types.ts';
 import { decodeWalEntry } from '../wal-codec.ts';
 import type { SeqWalEntry } from '../wal-codec.ts';
@@ -31,8 +31,10 @@ export interface ReplicaOptions {
   /** First delay before retrying a manifest that failed to apply (doubles up to 5 s). */
   retryMs?: number;
   hooks?: ApplyHooksOptions;
-  /** Where this replica answers queries (put into heartbeats). */
+  /** Where this replica answers queries (put into heartbeats); settable until start. */
   url?: string;
+  /** The position its answers reflect, when that is more than its WAL position (the primary's). */
+  readSeq?: () => number;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -61,6 +63,7 @@ export class Replica {
   /** Pending retry sleeps: stop() wakes them so no drain outlives the replica. */
   private readonly sleepers = new Set<() => void>();
   private position = { seq: 0, commitTime: 0 };
+  private walTargetAtStart = Infinity;
   private stopped = false;
 
   constructor(opts: ReplicaOptions) {
@@ -84,6 +87,11 @@ export class Replica {
   get appliedCommitTime(): number {
     return this.position.commitTime;
   }
+  /** True once the WAL has been applied up to where it stood when this replica started following it. */
+  get caughtUp(): boolean {
+    return this.position.seq >= this.walTargetAtStart;
+  }
+
   get catalog(): Catalog {
     return this.o.catalog;
   }
@@ -112,6 +120,8 @@ export class Replica {
     // keeps retrying in the background; the replica serves its last good version meanwhile).
     await Promise.all(this.firstTries.values());
 
+    const wal = await this.o.link.jsm.streams.info(Streams.wal);
+    this.walTargetAtStart = wal.state.last_seq;
     const stored = this.o.catalog.storedWalSeq();
     const covers = this.views.all().map((s) => s.view.coversSeq);
     const floor = covers.length ? Math.min(...covers) : 0;
@@ -128,7 +138,7 @@ export class Replica {
       awaitDefinition: (c) => this.awaitDefinition(c),
       onPosition: (seq, commitTime) => {
         this.position = { seq, commitTime };
-        this.heartbeat?.announce(this.region, this.node, seq);
+        this.heartbeat?.announce(this.region, this.node, this.o.readSeq?.() ?? seq);
         this.notify();
       },
       onError: (err) => this.log('WAL follower error', { err: String(err) }),
@@ -198,13 +208,19 @@ export class Replica {
       region: this.region,
       node: this.node,
       role: this.o.role ?? 'follower',
-      appliedSeq: this.position.seq,
+      appliedSeq: this.o.readSeq?.() ?? this.position.seq,
       appliedCommitTime: this.position.commitTime,
       collections: this.views.states(),
       ...(this.o.url ? { url: this.o.url } : {}),
       time: Date.now(),
       intervalMs: this.o.heartbeatMs ?? 1_000,
     };
+  }
+
+  /** Announces the applied position now (the primary does after each write it applies). */
+  announce(): void {
+    this.heartbeat?.announce(this.region, this.node, this.o.readSeq?.() ?? this.position.seq);
+    this.notify();
   }
 
   /** Publishes a heartbeat now (tests, and right after a state change worth telling). */

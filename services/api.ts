@@ -1,0 +1,161 @@
+/**
+ * The HTTP API's JSON shapes, shared by every service and by the client SDK: request
+ * schemas (zod, strict: an unknown field is a 400) and response types. DESIGN.md "HTTP
+ * API" is the contract; this file is its code.
+ */
+import { z } from 'zod';
+
+export const ConsistencyLevels = ['strong', 'bounded', 'session', 'eventual'] as const;
+export type ConsistencyLevel = (typeof ConsistencyLevels)[number];
+
+export const AckModeSchema = z.enum(['async', 'semi-sync', 'sync']);
+export const MetricSchema = z.enum(['cosine', 'l2', 'ip']);
+
+/** `PUT /v1/collections/:name` */
+export const CreateCollectionBody = z.strictObject({
+  dim: z.number().int().min(1).max(4096),
+  metric: MetricSchema,
+  model: z.string().min(1).max(128),
+  hnsw: z
+    .strictObject({
+      M: z.number().int().min(2).max(128).optional(),
+      efConstruction: z.number().int().min(1).max(4096).optional(),
+      efSearch: z.number().int().min(1).max(4096).optional(),
+    })
+    .optional(),
+  placement: z
+    .array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/))
+    .min(1)
+    .nullable()
+    .optional(),
+  maxStalenessMs: z.number().int().min(0).max(86_400_000).optional(),
+  defaultAck: AckModeSchema.optional(),
+});
+export type CreateCollectionBody = z.infer<typeof CreateCollectionBody>;
+
+const PointSchema = z.strictObject({
+  id: z.string(),
+  vector: z.array(z.number()),
+  metadata: z.record(z.string(), z.unknown()).nullable().optional(),
+});
+
+const WriteOptions = {
+  ack: AckModeSchema.optional(),
+  timeoutMs: z.number().int().min(0).max(120_000).optional(),
+  model: z.string().min(1).max(128).optional(),
+  /** Idempotency key: a retried request with the same key is stored once. */
+  requestId: z.string().min(1).max(128).optional(),
+};
+
+/** `POST /v1/collections/:name/points` (JSON form). */
+export const UpsertBody = z.strictObject({
+  points: z.array(PointSchema).min(1).max(10_000),
+  ...WriteOptions,
+});
+export type UpsertBody = z.infer<typeof UpsertBody>;
+
+/** `POST /v1/collections/:name/points/delete` */
+export const DeleteBody = z.strictObject({
+  ids: z.array(z.string().min(1)).min(1).max(10_000),
+  ...WriteOptions,
+});
+export type DeleteBody = z.infer<typeof DeleteBody>;
+
+const FilterValue = z.union([
+  z.string(),
+  z.number(),
+  z.boolean(),
+  z.null(),
+  z.strictObject({ $in: z.array(z.union([z.string(), z.number(), z.boolean(), z.null()])) }),
+]);
+
+/** `POST /v1/collections/:name/query` */
+export const QueryBody = z.strictObject({
+  vector: z.array(z.number()),
+  k: z.number().int().min(1).max(1000).default(10),
+  ef: z.number().int().min(1).max(4096).optional(),
+  filter: z.record(z.string(), FilterValue).optional(),
+  model: z.string().min(1).max(128).optional(),
+  consistency: z.enum(ConsistencyLevels).default('eventual'),
+  maxStalenessMs: z.number().int().min(0).max(86_400_000).optional(),
+  token: z.string().min(1).max(512).optional(),
+  waitMs: z.number().int().min(0).max(60_000).optional(),
+});
+export type QueryBody = z.infer<typeof QueryBody>;
+
+export interface QueryHit {
+  id: string;
+  score: number;
+  metadata: Record<string, unknown> | null;
+}
+
+/** What every query answer says about where it was served. */
+export interface QueryResponse {
+  results: QueryHit[];
+  region: string;
+  node: string;
+  generation: string;
+  version: number;
+  appliedSeq: number;
+  stalenessMs: number;
+  consistency: ConsistencyLevel;
+  token: string;
+}
+
+/** Answer of a write: 200 when the ack mode was met, 202 when it timed out (durable, replication pending). */
+export interface WriteResponse {
+  collection: string;
+  generation: string;
+  seq: number;
+  token: string;
+  duplicate: boolean;
+  ack: {
+    mode: 'async' | 'semi-sync' | 'sync';
+    replicated: boolean;
+    timedOut: boolean;
+    appliedRegions: string[];
+    pendingRegions: string[];
+  };
+}
+
+/** One replica as the router sees it (`GET /v1/regions`). */
+export interface ReplicaView {
+  region: string;
+  node: string;
+  role: 'primary' | 'follower';
+  url: string | null;
+  healthy: boolean;
+  rttMs: number | null;
+  appliedSeq: number;
+  stalenessMs: number;
+  lastHeartbeatAgoMs: number;
+  versions: Array<{
+    collection: string;
+    generation: string;
+    version: number;
+    error: string | null;
+  }>;
+}
+
+export interface RegionsResponse {
+  region: string;
+  primary: {
+    region: string;
+    node: string;
+    url: string | null;
+    lastSeq: number;
+    heardAgoMs: number;
+  } | null;
+  replicas: ReplicaView[];
+}
+
+/** Why the router refused a replica for a query (503 details). */
+export interface RefusedReplica {
+  region: string;
+  node: string;
+  reason: string;
+}
+
+export interface ErrorBody {
+  error: { code: string; message: string; details?: unknown };
+}

@@ -1,0 +1,89 @@
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { Logger } from './logger.ts';
+import type { ServiceMetrics } from './metrics.ts';
+import { ApiError, toHttpError } from './errors.ts';
+
+export interface BaseAppOptions {
+  logger: Logger;
+  metrics: ServiceMetrics;
+  /** Largest request body, in bytes (413 beyond it). */
+  maxBodyBytes: number;
+  /** Readiness: true once the catalog is loaded and the node follows its streams. */
+  ready: () => boolean;
+  /** Called before `/metrics` is rendered, to refresh gauges. */
+  collect?: () => void;
+}
+
+/**
+ * The part every service shares: body limit, `/healthz`, `/readyz`, `/metrics`, a JSON
+ * 404, and the single error translation (`toHttpError`) with a log line that keeps the
+ * cause. A user never sees a stack trace.
+ */
+export function createBaseApp(o: BaseAppOptions): Hono {
+  const app = new Hono();
+  app.use('*', async (c, next) => {
+    await next();
+    o.metrics.requests.inc({ route: c.req.routePath, status: String(c.res.status) });
+  });
+  app.use(
+    '/v1/*',
+    bodyLimit({
+      maxSize: o.maxBodyBytes,
+      onError: () => {
+        throw new ApiError(
+          'payload_too_large',
+          `request body is larger than ${o.maxBodyBytes} bytes`,
+        );
+      },
+    }),
+  );
+  app.get('/healthz', (c) => c.json({ ok: true }));
+  app.get('/readyz', (c) => (o.ready() ? c.json({ ready: true }) : c.json({ ready: false }, 503)));
+  app.get('/metrics', async (c) => {
+    o.collect?.();
+    return c.text(await o.metrics.registry.metrics(), 200, {
+      'content-type': o.metrics.registry.contentType,
+    });
+  });
+  app.notFound((c) =>
+    c.json(
+      { error: { code: 'not_found', message: `no route ${c.req.method} ${c.req.path}` } },
+      404,
+    ),
+  );
+  app.onError((err, c) => {
+    const e = toHttpError(err);
+    if (e.status >= 500) o.logger.error({ err, path: c.req.path, code: e.code }, 'request failed');
+    else o.logger.debug({ path: c.req.path, code: e.code, msg: e.message }, 'request refused');
+    const body = {
+      error: {
+        code: e.code,
+        message: e.message,
+        ...(e.details !== undefined ? { details: e.details } : {}),
+      },
+    };
+    return c.json(body, e.status as 400);
+  });
+  return app;
+}
+
+/** Parses a JSON body; a body that is not JSON (or not the right content type) is a clear 400/415. */
+export async function readJson(req: {
+  header(name: string): string | undefined;
+  text(): Promise<string>;
+}): Promise<unknown> {
+  const type = req.header('content-type') ?? '';
+  if (!/^application\/json\b/i.test(type)) {
+    throw new ApiError(
+      'unsupported_media_type',
+      `expected Content-Type: application/json, got ${JSON.stringify(type || 'none')}`,
+    );
+  }
+  const text = await req.text();
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new ApiError('invalid_json', 'request body is not valid JSON');
+  }
+}

@@ -1,0 +1,63 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { MiddlewareHandler } from 'hono';
+import { ApiError } from './errors.ts';
+
+export const Roles = ['read', 'write', 'admin'] as const;
+export type Role = (typeof Roles)[number];
+
+/** admin ⊇ write ⊇ read. */
+const rank: Record<Role, number> = { read: 0, write: 1, admin: 2 };
+
+export interface ApiKey {
+  key: string;
+  role: Role;
+  /** A name for logs (keys themselves are never logged). */
+  name?: string;
+}
+
+/**
+ * Bearer API keys with roles. Keys are compared as sha256 digests with
+ * `timingSafeEqual`, so the comparison takes the same time whatever the key.
+ */
+export class KeyRing {
+  private readonly entries: Array<{ digest: Buffer; role: Role; name: string }>;
+
+  constructor(keys: readonly ApiKey[]) {
+    this.entries = keys.map((k, i) => ({
+      digest: sha(k.key),
+      role: k.role,
+      name: k.name ?? `key${i}`,
+    }));
+  }
+
+  /** The role of a presented key, or null. Checks every entry (no early exit). */
+  roleOf(presented: string): { role: Role; name: string } | null {
+    const d = sha(presented);
+    let found: { role: Role; name: string } | null = null;
+    for (const e of this.entries) {
+      if (timingSafeEqual(d, e.digest) && found === null) found = { role: e.role, name: e.name };
+    }
+    return found;
+  }
+}
+
+function sha(s: string): Buffer {
+  return createHash('sha256').update(s, 'utf8').digest();
+}
+
+/** Requires `Authorization: Bearer KEY` with at least `role`; 401 without a valid key, 403 with too weak a role. */
+export function requireRole(ring: KeyRing, role: Role): MiddlewareHandler {
+  return async (c, next) => {
+    const header = c.req.header('authorization');
+    const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+    if (!match)
+      throw new ApiError('unauthorized', 'missing API key: send Authorization: Bearer <key>');
+    const who = ring.roleOf(match[1]!);
+    if (!who) throw new ApiError('unauthorized', 'unknown API key');
+    if (rank[who.role] < rank[role]) {
+      throw new ApiError('forbidden', `this key has role ${who.role}; ${role} is required`);
+    }
+    c.set('keyName' as never, who.name as never);
+    await next();
+  };
+}

@@ -1,0 +1,268 @@
+import { mkdir } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import { serve } from '@hono/node-server';
+import type { ServerType } from '@hono/node-server';
+import { closeIndexWorkers } from '../index/index.ts';
+import { openCatalog } from '../catalog/index.ts';
+import type { Catalog } from '../catalog/index.ts';
+import {
+  ClusterState,
+  Primary,
+  Replica,
+  connectNats,
+  ensureStreams,
+  lastCollectionDef,
+  requestCommitPosition,
+} from '../sync/index.ts';
+import type { NatsLink } from '../sync/index.ts';
+import type { ServiceConfig } from './config.ts';
+import { createBaseApp } from './http/app.ts';
+import { KeyRing } from './http/auth.ts';
+import { createLogger } from './http/logger.ts';
+import type { Logger } from './http/logger.ts';
+import { ServiceMetrics } from './http/metrics.ts';
+import type { LocalQueryContext } from './query/serve-local.ts';
+import { QueryRouter } from './router/query-router.ts';
+import { routerRoutes } from './router/router-routes.ts';
+import { RttProber } from './router/rtt-prober.ts';
+import { collectionReadRoutes, collectionWriteRoutes } from './routes/collections.ts';
+import { pointRoutes } from './routes/points.ts';
+import { localQueryRoutes } from './routes/query.ts';
+import { TokenCodec } from './tokens.ts';
+
+/** A running Meridian service. */
+export interface RunningNode {
+  config: ServiceConfig;
+  /** Base URL it answers on. */
+  url: string;
+  logger: Logger;
+  /** Set for the primary. */
+  primary: Primary | null;
+  /** The replica in this process (primary, follower, or one hosted by a router). */
+  replica: Replica | null;
+  state: ClusterState;
+  /** Graceful stop: finish in-flight requests, drain consumers, close the database. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a primary, follower or router from its configuration: listens first (so the
+ * URL it announces is known), then opens the catalog, connects to its region's NATS,
+ * starts the node and only then reports ready on `/readyz`.
+ */
+export async function startNode(config: ServiceConfig): Promise<RunningNode> {
+  const logger = createLogger({
+    level: config.log.level,
+    name: `meridian-${config.role}`,
+    base: { region: config.region, node: config.node },
+  });
+  const metrics = new ServiceMetrics({
+    service: config.role,
+    region: config.region,
+    node: config.node,
+  });
+  const keys = new KeyRing(config.auth.keys);
+  const tokens = new TokenCodec(config.tokenSecret);
+  let ready = false;
+  let collect: (() => void) | undefined;
+  const app = createBaseApp({
+    logger,
+    metrics,
+    maxBodyBytes: config.limits.maxBodyBytes,
+    ready: () => ready,
+    collect: () => collect?.(),
+  });
+
+  const server = await listen(app.fetch, config.http.host, config.http.port);
+  const port = (server.address() as AddressInfo).port;
+  const url = config.publicUrl ?? `http://${config.http.host}:${port}`;
+
+  const dataDir = resolve(config.dataDir ?? join('.data', `${config.region}-${config.node}`));
+  await mkdir(dataDir, { recursive: true });
+  let catalog: Catalog | null = null;
+  let link: NatsLink | null = null;
+  let primary: Primary | null = null;
+  let replica: Replica | null = null;
+  let prober: RttProber | null = null;
+  const natsName = `meridian-${config.role}-${config.region}-${config.node}`;
+  link = await connectNats({ ...config.nats, name: natsName });
+  const state = new ClusterState({ nc: link.nc, js: link.js });
+  const commitSeq = async () => (await requestCommitPosition(link!.nc)).seq;
+  const log = (msg: string, fields?: Record<string, unknown>) => logger.warn(fields ?? {}, msg);
+
+  const hostsReplica = config.role !== 'router' || config.router.hostReplica;
+  if (hostsReplica) catalog = openCatalog(join(dataDir, 'catalog.db'));
+
+  if (config.role === 'primary') {
+    primary = new Primary({
+      link,
+      catalog: catalog!,
+      dataDir,
+      region: config.region,
+      node: config.node,
+      regions: config.regions ?? [config.region],
+      seal: config.seal,
+      heartbeatMs: config.heartbeatMs,
+      beaconMs: config.beaconMs,
+      ackTimeoutMs: config.ackTimeoutMs,
+      url,
+      log,
+    });
+    replica = primary.replica;
+  } else if (hostsReplica) {
+    await ensureStreams(link.jsm);
+    replica = new Replica({
+      link,
+      catalog: catalog!,
+      dataDir,
+      region: config.region,
+      node: config.node,
+      heartbeatMs: config.heartbeatMs,
+      url,
+      log,
+    });
+  }
+
+  const local: LocalQueryContext | null = replica
+    ? {
+        replica,
+        state,
+        tokens,
+        readSeq: primary ? () => primary!.readSeq : () => replica!.appliedSeq,
+        commitSeq: primary ? async () => primary!.commitPosition.seq : commitSeq,
+        defaultWaitMs: config.query.defaultWaitMs,
+      }
+    : null;
+
+  if (config.role === 'router') {
+    prober = new RttProber({
+      state,
+      intervalMs: config.router.probeIntervalMs,
+      self: replica ? { region: config.region, node: config.node } : null,
+    });
+    const defs = new Map<
+      string,
+      { at: number; info: { placement: string[] | null; maxStalenessMs: number } | null }
+    >();
+    const router = new QueryRouter({
+      state,
+      prober,
+      tokens,
+      local,
+      commitSeq,
+      region: config.region,
+      defaultWaitMs: config.query.defaultWaitMs,
+      forwardTimeoutMs: 10_000,
+      collectionInfo: async (name) => {
+        const s = replica?.catalog.getCollection(name);
+        if (s) return { placement: s.placement, maxStalenessMs: s.maxStalenessMs };
+        const cached = defs.get(name);
+        if (cached && Date.now() - cached.at < 1_000) return cached.info;
+        const def = await lastCollectionDef(link!.jsm, name);
+        const info = def
+          ? { placement: def.settings.placement, maxStalenessMs: def.settings.maxStalenessMs }
+          : null;
+        defs.set(name, { at: Date.now(), info });
+        return info;
+      },
+    });
+    routerRoutes(app, {
+      router,
+      state,
+      prober,
+      keys,
+      metrics,
+      region: config.region,
+      primaryUrl: () => config.router.primaryUrl ?? state.staleness.lastBeacon?.url ?? null,
+      forwardTimeoutMs: 30_000,
+      localReads: replica !== null,
+    });
+    if (replica) collectionReadRoutes(app, { replica, state, keys });
+  } else {
+    collectionReadRoutes(app, { replica: replica!, state, keys });
+    if (primary) {
+      collectionWriteRoutes(app, { primary, keys });
+      pointRoutes(app, { primary, keys, tokens });
+    }
+    localQueryRoutes(app, { ctx: local!, keys, metrics });
+  }
+
+  gauges.refresh = () => {
+    if (primary) metrics.walSeq.set({ kind: 'committed' }, primary.commitPosition.seq);
+    if (replica) metrics.walSeq.set({ kind: 'applied' }, replica.appliedSeq);
+    for (const r of state.all()) {
+      const s = state.staleness.stalenessMs(r.appliedSeq);
+      for (const c of r.heartbeat.collections) {
+        const labels = {
+          collection: c.collection,
+          region: r.heartbeat.region,
+          node: r.heartbeat.node,
+        };
+        metrics.lagMs.set(labels, Number.isFinite(s) ? s : -1);
+        const newest = Math.max(
+          ...state
+            .all()
+            .flatMap((x) =>
+              x.heartbeat.collections
+                .filter((y) => y.collection === c.collection)
+                .map((y) => y.version),
+            ),
+        );
+        metrics.lagVersions.set(labels, newest - c.version);
+      }
+    }
+  };
+
+  try {
+    await state.start();
+    if (primary) await primary.start();
+    else if (replica) await replica.start();
+    prober?.start();
+  } catch (err) {
+    server.close();
+    await link.close();
+    catalog?.close();
+    throw err;
+  }
+  ready = true;
+  logger.info({ url, dataDir, role: config.role }, 'meridian node ready');
+
+  let stopping: Promise<void> | null = null;
+  return {
+    config,
+    url,
+    logger,
+    primary,
+    replica,
+    state,
+    stop() {
+      stopping ??= (async () => {
+        ready = false;
+        await new Promise<void>((r) => server.close(() => r()));
+        prober?.stop();
+        state.stop();
+        if (primary) await primary.stop();
+        else await replica?.stop();
+        await link!.close();
+        catalog?.close();
+        logger.info('meridian node stopped');
+      })();
+      return stopping;
+    },
+  };
+}
+
+function listen(
+  fetch: (req: Request) => Response | Promise<Response>,
+  host: string,
+  port: number,
+): Promise<ServerType> {
+  return new Promise((resolveListen, reject) => {
+    const server = serve({ fetch, hostname: host, port }, () => resolveListen(server));
+    server.once('error', reject);
+  });
+}
+
+/** Stops the shared index worker threads once no node in this process needs them. */
+export { closeIndexWorkers };

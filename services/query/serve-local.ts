@@ -1,0 +1,143 @@
+import type { ClusterState, Replica, ServedGeneration } from '../../sync/index.ts';
+import type { ConsistencyLevel, QueryBody, QueryResponse } from '../api.ts';
+import { ApiError } from '../http/errors.ts';
+import type { TokenCodec } from '../tokens.ts';
+
+/** Everything a node needs to answer a query from its own replica. */
+export interface LocalQueryContext {
+  replica: Replica;
+  state: ClusterState;
+  tokens: TokenCodec;
+  /** The WAL position this node's answers reflect (the primary's is its commit position). */
+  readSeq: () => number;
+  /** Asks the primary for its last committed seq (read-index for `strong`). */
+  commitSeq: () => Promise<number>;
+  /** Default time a query may wait for this replica to catch up (ms). */
+  defaultWaitMs: number;
+}
+
+/** A query as the router forwards it: `minSeq` is a position already resolved for strong reads. */
+export type LocalQuery = QueryBody & { minSeq?: number };
+
+/**
+ * Answers a query from this node's replica if — and only if — it is fresh enough for the
+ * requested level; otherwise a 503 (`no_replica`) that says why, never older data.
+ * strong: applied ≥ the primary's commit seq; session: applied ≥ the token's seq;
+ * bounded: staleness ≤ maxStalenessMs; eventual: always. Each may wait up to `waitMs`.
+ */
+export async function serveLocal(
+  ctx: LocalQueryContext,
+  collection: string,
+  q: LocalQuery,
+): Promise<QueryResponse> {
+  const served = resolveServed(ctx, collection, q.model);
+  const tokenSeq = q.token ? ctx.tokens.decode(q.token) : 0;
+  const level: ConsistencyLevel = q.consistency;
+  const waitMs = q.waitMs ?? ctx.defaultWaitMs;
+  const bound = q.maxStalenessMs ?? served.settings.maxStalenessMs;
+
+  let needSeq = q.minSeq ?? 0;
+  if (level === 'strong' && q.minSeq === undefined) needSeq = await ctx.commitSeq();
+  if (level === 'session') needSeq = Math.max(needSeq, tokenSeq);
+  if (needSeq > 0)
+    await waitFor(
+      ctx,
+      () => ctx.readSeq() >= needSeq,
+      waitMs,
+      () => `applied seq ${ctx.readSeq()} < required ${needSeq}`,
+    );
+  if (level === 'bounded') {
+    await waitFor(
+      ctx,
+      () => stalenessOf(ctx) <= bound,
+      waitMs,
+      () => `staleness ${fmt(stalenessOf(ctx))} ms > bound ${bound} ms`,
+    );
+  }
+
+  const applied = ctx.readSeq();
+  const results = served.view.search(q.vector, {
+    k: q.k,
+    ...(q.ef !== undefined ? { ef: q.ef } : {}),
+    ...(q.filter ? { filter: q.filter } : {}),
+  });
+  return {
+    results,
+    region: ctx.replica.region,
+    node: ctx.replica.node,
+    generation: served.generation.model,
+    version: served.version,
+    appliedSeq: applied,
+    stalenessMs: Math.round(Math.min(stalenessOf(ctx), 86_400_000)),
+    consistency: level,
+    token: ctx.tokens.encode(Math.max(tokenSeq, applied)),
+  };
+}
+
+function stalenessOf(ctx: LocalQueryContext): number {
+  const applied = ctx.readSeq();
+  // The primary's own answers reflect its commit position: never stale while it is serving.
+  return ctx.state.staleness.stalenessMs(applied);
+}
+
+function fmt(ms: number): string {
+  return Number.isFinite(ms) ? String(Math.round(ms)) : 'unknown';
+}
+
+/** The generation to serve, or the precise reason there is none (404/409). */
+export function resolveServed(
+  ctx: { replica: Replica },
+  collection: string,
+  model?: string,
+): ServedGeneration {
+  const served = ctx.replica.served(collection, model);
+  if (served) return served;
+  const settings = ctx.replica.catalog.getCollection(collection);
+  if (!settings) throw new ApiError('not_found', `no collection named ${collection}`);
+  if (settings.placement && !settings.placement.includes(ctx.replica.region)) {
+    throw new ApiError(
+      'wrong_region',
+      `collection ${collection} is not placed in region ${ctx.replica.region}; it lives in ${settings.placement.join(', ')}`,
+      { placement: settings.placement },
+    );
+  }
+  if (model) {
+    const models = ctx.replica.catalog.listGenerations(collection).map((g) => g.model);
+    throw new ApiError(
+      'model_mismatch',
+      `collection ${collection} has no generation ${model} here (has: ${models.join(', ')})`,
+      {
+        models,
+      },
+    );
+  }
+  throw new ApiError('not_found', `collection ${collection} has no active generation`);
+}
+
+async function waitFor(
+  ctx: LocalQueryContext,
+  ok: () => boolean,
+  waitMs: number,
+  why: () => string,
+): Promise<void> {
+  if (ok()) return;
+  if (waitMs > 0) {
+    const off: Array<() => void> = [];
+    const done = await new Promise<boolean>((resolve) => {
+      const check = () => ok() && resolve(true);
+      off.push(ctx.replica.onChange(check), ctx.state.onChange(check));
+      const t = setTimeout(() => resolve(ok()), waitMs);
+      off.push(() => clearTimeout(t));
+    });
+    for (const f of off) f();
+    if (done) return;
+  }
+  throw new ApiError(
+    'no_replica',
+    `${ctx.replica.region}/${ctx.replica.node} is not fresh enough: ${why()}`,
+    {
+      region: ctx.replica.region,
+      node: ctx.replica.node,
+    },
+  );
+}

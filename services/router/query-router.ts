@@ -1,0 +1,156 @@
+import type { ClusterState, KnownReplica } from '../../sync/index.ts';
+import type { QueryBody, QueryResponse, RefusedReplica } from '../api.ts';
+import { ApiError } from '../http/errors.ts';
+import { serveLocal } from '../query/serve-local.ts';
+import type { LocalQueryContext } from '../query/serve-local.ts';
+import type { TokenCodec } from '../tokens.ts';
+import { selectReplicas } from './replica-selector.ts';
+import type { Requirement } from './replica-selector.ts';
+import type { RttProber } from './rtt-prober.ts';
+
+export interface QueryRouterOptions {
+  state: ClusterState;
+  prober: RttProber;
+  tokens: TokenCodec;
+  /** This region's replica when the router hosts it (no network hop for local reads). */
+  local: LocalQueryContext | null;
+  /** Read-index: the primary's last committed seq. */
+  commitSeq: () => Promise<number>;
+  /** The collection's placement and default staleness bound; null when unknown. */
+  collectionInfo: (
+    name: string,
+  ) => Promise<{ placement: string[] | null; maxStalenessMs: number } | null>;
+  region: string;
+  defaultWaitMs: number;
+  forwardTimeoutMs: number;
+}
+
+/**
+ * Routes a query to the nearest replica fresh enough for its consistency level:
+ * qualify by what the router has heard (heartbeats, applied notices, the primary's
+ * beacons), wait up to `waitMs` for one to qualify when the level needs a position, try
+ * them nearest first (each replica re-checks freshness itself before answering), fall
+ * back to the primary, and only then answer 503 naming every replica considered and why
+ * each was refused.
+ */
+export class QueryRouter {
+  constructor(private readonly o: QueryRouterOptions) {}
+
+  async route(collection: string, q: QueryBody, authorization: string): Promise<QueryResponse> {
+    const tokenSeq = q.token ? this.o.tokens.decode(q.token) : 0;
+    const info = await this.o.collectionInfo(collection);
+    if (!info) throw new ApiError('not_found', `no collection named ${collection}`);
+    if (info.placement && !info.placement.includes(this.o.region)) {
+      throw new ApiError(
+        'wrong_region',
+        `collection ${collection} is not served in region ${this.o.region}; it lives in ${info.placement.join(', ')}`,
+        { placement: info.placement },
+      );
+    }
+    const waitMs = q.waitMs ?? this.o.defaultWaitMs;
+    const req: Requirement = {
+      level: q.consistency,
+      minSeq:
+        q.consistency === 'strong'
+          ? await this.o.commitSeq()
+          : q.consistency === 'session'
+            ? tokenSeq
+            : 0,
+      maxStalenessMs: q.maxStalenessMs ?? info.maxStalenessMs,
+      collection,
+      placement: info.placement,
+      ...(q.model ? { model: q.model } : {}),
+    };
+    let pick = selectReplicas(this.o.state, this.o.prober, req);
+    if (pick.qualified.length === 0 && waitMs > 0) {
+      await this.waitForCandidate(req, waitMs);
+      pick = selectReplicas(this.o.state, this.o.prober, req);
+    }
+    const refused: RefusedReplica[] = [...pick.refused];
+    for (const c of pick.qualified) {
+      try {
+        const res = await this.serveOn(c.replica, collection, q, req, authorization);
+        return { ...res, token: this.o.tokens.encode(Math.max(tokenSeq, res.appliedSeq)) };
+      } catch (err) {
+        if (
+          err instanceof ApiError &&
+          err.code !== 'no_replica' &&
+          err.code !== 'primary_unavailable'
+        )
+          throw err;
+        refused.push({
+          region: c.replica.heartbeat.region,
+          node: c.replica.heartbeat.node,
+          reason: (err as Error).message,
+        });
+      }
+    }
+    throw new ApiError(
+      'no_replica',
+      `no replica can serve a ${q.consistency} read of ${collection} now (${refused.length} considered)`,
+      { considered: refused },
+    );
+  }
+
+  private async serveOn(
+    r: KnownReplica,
+    collection: string,
+    q: QueryBody,
+    req: Requirement,
+    authorization: string,
+  ): Promise<QueryResponse> {
+    const body = { ...q, ...(req.minSeq > 0 ? { minSeq: req.minSeq } : {}), waitMs: 0 };
+    const local = this.o.local;
+    if (
+      local &&
+      local.replica.region === r.heartbeat.region &&
+      local.replica.node === r.heartbeat.node
+    ) {
+      return serveLocal(local, collection, body);
+    }
+    let res: Response;
+    try {
+      res = await fetch(
+        `${r.heartbeat.url}/v1/collections/${encodeURIComponent(collection)}/query`,
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization },
+          body: JSON.stringify(body),
+          signal: AbortSignal.timeout(this.o.forwardTimeoutMs),
+        },
+      );
+    } catch (err) {
+      throw new ApiError('no_replica', `unreachable: ${(err as Error).message}`);
+    }
+    const json = (await res.json().catch(() => null)) as
+      (QueryResponse & { error?: { code: string; message: string } }) | null;
+    if (res.ok && json) return json;
+    const e = json?.error;
+    if (res.status === 503 || res.status >= 500 || !e)
+      throw new ApiError('no_replica', e?.message ?? `answered ${res.status}`);
+    // A 4xx from a replica is about the request itself (bad filter, unknown model): pass it on.
+    throw Object.assign(new ApiError(codeFor(res.status), e.message), { status: res.status });
+  }
+
+  private waitForCandidate(req: Requirement, waitMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const off = this.o.state.onChange(() => {
+        if (selectReplicas(this.o.state, this.o.prober, req).qualified.length > 0) done();
+      });
+      const t = setTimeout(done, waitMs);
+      function done() {
+        clearTimeout(t);
+        off();
+        resolve();
+      }
+    });
+  }
+}
+
+function codeFor(status: number) {
+  if (status === 404) return 'not_found' as const;
+  if (status === 409) return 'model_mismatch' as const;
+  if (status === 401) return 'unauthorized' as const;
+  if (status === 403) return 'forbidden' as const;
+  return 'bad_request' as const;
+}

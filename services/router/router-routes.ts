@@ -1,0 +1,126 @@
+import type { Hono } from 'hono';
+import type { ClusterState } from '../../sync/index.ts';
+import { QueryBody } from '../api.ts';
+import type { RegionsResponse } from '../api.ts';
+import { readJson } from '../http/app.ts';
+import { requireRole } from '../http/auth.ts';
+import type { KeyRing } from '../http/auth.ts';
+import { ApiError } from '../http/errors.ts';
+import type { ServiceMetrics } from '../http/metrics.ts';
+import { parseBody } from '../validate.ts';
+import { forward } from './forward.ts';
+import type { QueryRouter } from './query-router.ts';
+import type { RttProber } from './rtt-prober.ts';
+
+export interface RouterRoutesOptions {
+  router: QueryRouter;
+  state: ClusterState;
+  prober: RttProber;
+  keys: KeyRing;
+  metrics: ServiceMetrics;
+  region: string;
+  /** The primary's base URL, when known. */
+  primaryUrl: () => string | null;
+  forwardTimeoutMs: number;
+  /** Serve GET /v1/collections locally (a hosted replica) instead of asking the primary. */
+  localReads: boolean;
+}
+
+/** The router's HTTP surface: writes forwarded to the primary, queries routed by level, `/v1/regions`. */
+export function routerRoutes(app: Hono, o: RouterRoutesOptions): void {
+  const toPrimary = async (c: { req: { raw: Request; url: string } }) => {
+    const base = o.primaryUrl();
+    if (!base)
+      throw new ApiError(
+        'primary_unavailable',
+        'the primary has not been heard from; writes cannot be forwarded',
+      );
+    const u = new URL(c.req.url);
+    const raw = c.req.raw;
+    return forward(
+      `${base}${u.pathname}${u.search}`,
+      {
+        method: raw.method,
+        headers: raw.headers,
+        body: raw.method === 'GET' ? null : await raw.arrayBuffer(),
+      },
+      { timeoutMs: o.forwardTimeoutMs, unreachable: 'primary_unavailable', what: 'the primary' },
+    );
+  };
+  app.put('/v1/collections/:name', requireRole(o.keys, 'admin'), (c) => toPrimary(c));
+  app.post('/v1/collections/:name/points', requireRole(o.keys, 'write'), (c) => toPrimary(c));
+  app.post('/v1/collections/:name/points/delete', requireRole(o.keys, 'write'), (c) =>
+    toPrimary(c),
+  );
+  app.post('/v1/collections/:name/generations', requireRole(o.keys, 'admin'), (c) => toPrimary(c));
+  app.post('/v1/collections/:name/generations/:model/activate', requireRole(o.keys, 'admin'), (c) =>
+    toPrimary(c),
+  );
+  if (!o.localReads) {
+    app.get('/v1/collections', requireRole(o.keys, 'read'), (c) => toPrimary(c));
+    app.get('/v1/collections/:name', requireRole(o.keys, 'read'), (c) => toPrimary(c));
+  }
+
+  app.post('/v1/collections/:name/query', requireRole(o.keys, 'read'), async (c) => {
+    const started = performance.now();
+    const body = parseBody(QueryBody, await readJson(c.req));
+    let region = 'none';
+    try {
+      const res = await o.router.route(
+        c.req.param('name'),
+        body,
+        c.req.header('authorization') ?? '',
+      );
+      region = res.region;
+      return c.json(res);
+    } finally {
+      o.metrics.queryLatency.observe(
+        { level: body.consistency, region, outcome: region === 'none' ? 'error' : 'ok' },
+        (performance.now() - started) / 1000,
+      );
+    }
+  });
+
+  app.get('/v1/regions', requireRole(o.keys, 'read'), (c) => {
+    const now = Date.now();
+    const beacon = o.state.staleness.lastBeacon;
+    const body: RegionsResponse = {
+      region: o.region,
+      primary: beacon
+        ? {
+            region: beacon.region,
+            node: beacon.node,
+            url: beacon.url ?? null,
+            lastSeq: beacon.lastSeq,
+            heardAgoMs: Math.round(o.state.staleness.silenceMs(now)),
+          }
+        : null,
+      replicas: o.state.all().map((r) => {
+        const s = o.state.staleness.stalenessMs(r.appliedSeq, now);
+        return {
+          region: r.heartbeat.region,
+          node: r.heartbeat.node,
+          role: r.heartbeat.role,
+          url: r.heartbeat.url ?? null,
+          healthy:
+            o.state.isLive(r, now) && o.prober.reachable(r.heartbeat.region, r.heartbeat.node),
+          rttMs: round(o.prober.rtt(r.heartbeat.region, r.heartbeat.node)),
+          appliedSeq: r.appliedSeq,
+          stalenessMs: Number.isFinite(s) ? Math.round(s) : -1,
+          lastHeartbeatAgoMs: Math.round(now - r.heardAt),
+          versions: r.heartbeat.collections.map((x) => ({
+            collection: x.collection,
+            generation: x.generation,
+            version: x.version,
+            error: x.error?.message ?? null,
+          })),
+        };
+      }),
+    };
+    return c.json(body);
+  });
+}
+
+function round(x: number | null): number | null {
+  return x === null ? null : Math.round(x * 100) / 100;
+}
