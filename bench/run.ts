@@ -7,6 +7,7 @@ import type { BenchFlags } from './lib.ts';
 
 const suites: Record<string, () => Promise<{ run: (f: BenchFlags) => Promise<void> }>> = {
   index: () => import('./suites/index-suite.ts'),
+  replication: () => import('./suites/replication.ts'),
 };
 
 const [name, ...rest] = process.argv.slice(2);

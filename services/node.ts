@@ -65,13 +65,13 @@ export async function startNode(config: ServiceConfig): Promise<RunningNode> {
   const keys = new KeyRing(config.auth.keys);
   const tokens = new TokenCodec(config.tokenSecret);
   let ready = false;
-  let collect: (() => void) | undefined;
+  const gauges: { refresh?: () => void } = {};
   const app = createBaseApp({
     logger,
     metrics,
     maxBodyBytes: config.limits.maxBodyBytes,
     ready: () => ready,
-    collect: () => collect?.(),
+    collect: () => gauges.refresh?.(),
   });
 
   const server = await listen(app.fetch, config.http.host, config.http.port);
