@@ -140,7 +140,7 @@ export function loadConfig(opts: {
     const v = env[name];
     if (v !== undefined && v !== '') apply(v, raw);
   }
-  Object.assign(raw, opts.overrides ?? {});
+  for (const [k, v] of Object.entries(opts.overrides ?? {})) if (v !== undefined) raw[k] = v;
   const r = ServiceConfigSchema.safeParse(raw);
   if (!r.success) {
     const why = r.error.issues
