@@ -56,7 +56,18 @@ export type UpsertBody = z.infer<typeof UpsertBody>;
 
 /** `POST /v1/collections/:name/points/delete` */
 export const DeleteBody = z.strictObject({
-  ids: z.array(z.string().min(1)).min(1).max(10_000),
+  ids: z
+    .array(
+      z
+        .string()
+        .min(1)
+        .refine(
+          (s) => new TextEncoder().encode(s).length <= 256,
+          'id is longer than 256 bytes (UTF-8)',
+        ),
+    )
+    .min(1)
+    .max(10_000),
   ...WriteOptions,
 });
 export type DeleteBody = z.infer<typeof DeleteBody>;

@@ -41,11 +41,13 @@ export function pointRoutes(
       return answer(c, o.tokens, await o.primary.upsert(name, points, writeOptionsFromQuery(c)));
     }
     const body = parseBody(UpsertBody, await readJson(c.req));
+    resolveServed({ replica: o.primary.replica }, name, body.model); // 404, or 409 model_mismatch (as Arrow)
     return answer(c, o.tokens, await o.primary.upsert(name, body.points, writeOptions(body)));
   });
 
   app.post('/v1/collections/:name/points/delete', requireRole(o.keys, 'write'), async (c) => {
     const body = parseBody(DeleteBody, await readJson(c.req));
+    resolveServed({ replica: o.primary.replica }, c.req.param('name'), body.model); // 404, or 409 model_mismatch
     return answer(
       c,
       o.tokens,
