@@ -1,0 +1,59 @@
+import { parseFlags, requiredFlag } from '../args.ts';
+import type { Command } from '../command.ts';
+import { CliInputError } from '../errors.ts';
+
+type Role = 'primary' | 'follower' | 'router';
+
+const OPTIONS = {
+  config: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/**
+ * `meridian primary|follower|router --config FILE`: starts a node with its role forced,
+ * prints its URL, and on SIGINT/SIGTERM stops it gracefully (in-flight requests finish,
+ * consumers drain, the catalog closes) and exits 0.
+ */
+export function serveCommand(role: Role): Command {
+  return {
+    name: role,
+    help: `Usage: meridian ${role} --config FILE
+
+Starts a ${role} from FILE (JSON, see services/config.ts) with role forced to "${role}".
+MERIDIAN_* environment variables override the file. Prints the URL it listens on;
+Ctrl-C (SIGINT) or SIGTERM stops it gracefully.
+
+Options:
+  --config FILE    configuration file (required)
+  -h, --help       show this help`,
+
+    async run(argv, ctx) {
+      const { flags } = parseFlags(role, argv, OPTIONS, 0);
+      if (flags.help) {
+        ctx.stdout.write(`${this.help}\n`);
+        return 0;
+      }
+      const file = requiredFlag(role, flags, 'config');
+      // The server is loaded only by the commands that run one (client commands start faster).
+      const { loadConfig, startNode } = await import('../../../services/index.ts');
+      const { closeIndexWorkers } = await import('../../../index/index.ts');
+      let config;
+      try {
+        config = loadConfig({ file, env: ctx.env, overrides: { role } });
+      } catch (err) {
+        throw new CliInputError((err as Error).message, { cause: err });
+      }
+      const signal = ctx.untilSignal();
+      const node = await startNode(config);
+      ctx.stdout.write(
+        `meridian ${role} ${config.region}/${config.node} listening on ${node.url}\n`,
+      );
+      const name = await signal;
+      ctx.stderr.write(`${name}: stopping ${role} ${config.node}\n`);
+      await node.stop();
+      await closeIndexWorkers();
+      ctx.stderr.write(`stopped\n`);
+      return 0;
+    },
+  };
+}

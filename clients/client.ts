@@ -1,0 +1,213 @@
+import { randomUUID } from 'node:crypto';
+import { isNotFound } from './errors.ts';
+import { ARROW_STREAM } from './media-types.ts';
+import { SessionToken } from './session.ts';
+import { request } from './transport.ts';
+import type { RequestSpec, TransportOptions } from './transport.ts';
+import type {
+  CollectionInfo,
+  CollectionSettings,
+  CreateCollectionInput,
+  MeridianClientOptions,
+  PointInput,
+  QueryOptions,
+  QueryResponse,
+  RegionsResponse,
+  WriteOptions,
+  WriteResponse,
+} from './types.ts';
+
+/**
+ * A Meridian client over fetch. Point it at a router: writes are forwarded to the primary,
+ * queries go to the nearest replica fresh enough for their consistency level.
+ *
+ * Read-your-writes by default: the client keeps the session token of its writes and reads
+ * (see {@link SessionToken} for which one wins) and sends it with every query; a query
+ * without an explicit `consistency` is `session` once the client holds a token, `eventual`
+ * before. Transient failures (no answer, 502/503/504) are retried with jittered exponential
+ * backoff; reads always, writes because each logical write carries a `requestId` (a UUID
+ * unless given) that its retries reuse, so the primary stores it once. A 4xx is never
+ * retried. Failures throw {@link MeridianError}. A write whose ack mode timed out (202) is
+ * not an error: it resolves with `ack.timedOut: true` (durable on the primary).
+ */
+export class MeridianClient {
+  private readonly transport: TransportOptions;
+  private readonly session = new SessionToken();
+
+  constructor(o: MeridianClientOptions) {
+    if (!o.url) throw new TypeError('MeridianClient: url is required');
+    if (!o.apiKey) throw new TypeError('MeridianClient: apiKey is required');
+    this.transport = {
+      url: o.url,
+      apiKey: o.apiKey,
+      retries: o.retries ?? 3,
+      backoffMs: o.backoffMs ?? 100,
+      timeoutMs: o.timeoutMs ?? 30_000,
+      fetch: o.fetch ?? globalThis.fetch,
+    };
+  }
+
+  /** The session token the client holds (null before its first write or read). */
+  get sessionToken(): string | null {
+    return this.session.current;
+  }
+
+  /** Adopts a session token, e.g. one another process wrote with; null forgets it. */
+  setSessionToken(token: string | null): void {
+    this.session.set(token);
+  }
+
+  /**
+   * `PUT /v1/collections/:name`. Idempotent: identical settings answer the existing
+   * collection; different ones are a 409 `collection_exists`.
+   */
+  async createCollection(name: string, body: CreateCollectionInput): Promise<CollectionSettings> {
+    return this.send<CollectionSettings>({
+      method: 'PUT',
+      path: `/v1/collections/${enc(name)}`,
+      body: { json: body },
+      retry: true,
+    });
+  }
+
+  /** `GET /v1/collections`: every collection the answering node knows. */
+  async listCollections(): Promise<CollectionInfo[]> {
+    const r = await this.send<{ collections: CollectionInfo[] }>({
+      method: 'GET',
+      path: '/v1/collections',
+      retry: true,
+    });
+    return r.collections;
+  }
+
+  /** `GET /v1/collections/:name`; null when the answering node does not know it. */
+  async getCollection(name: string): Promise<CollectionInfo | null> {
+    try {
+      return await this.send<CollectionInfo>({
+        method: 'GET',
+        path: `/v1/collections/${enc(name)}`,
+        retry: true,
+      });
+    } catch (err) {
+      if (isNotFound(err) && err.code === 'not_found') return null;
+      throw err;
+    }
+  }
+
+  /**
+   * Upserts points as JSON and keeps the answer's session token. Idempotent per
+   * `requestId` within the primary's duplicate window (2 min): a retry, ours or the
+   * caller's with the same id, is stored once and answers `duplicate: true` with the first
+   * `seq`. Safe to abort: the write may or may not be stored; resend it with the same
+   * `requestId` to be sure it is, once.
+   */
+  async upsert(
+    collection: string,
+    points: PointInput[],
+    opts: WriteOptions = {},
+  ): Promise<WriteResponse> {
+    const json = {
+      points: points.map((p) => ({
+        id: p.id,
+        vector: Array.from(p.vector),
+        ...(p.metadata !== undefined ? { metadata: p.metadata } : {}),
+      })),
+      ...writeFields(opts),
+    };
+    return this.write({
+      method: 'POST',
+      path: `/v1/collections/${enc(collection)}/points`,
+      body: { json },
+      retry: true,
+    });
+  }
+
+  /**
+   * Upserts an Arrow IPC stream (`id` utf8, `vector` FixedSizeList<Float32>[dim], optional
+   * `metadata` utf8 JSON); options travel as query parameters. Same retry and session rules
+   * as {@link upsert}.
+   */
+  async upsertArrow(
+    collection: string,
+    bytes: Uint8Array,
+    opts: WriteOptions = {},
+  ): Promise<WriteResponse> {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(writeFields(opts))) q.set(k, String(v));
+    return this.write({
+      method: 'POST',
+      path: `/v1/collections/${enc(collection)}/points?${q.toString()}`,
+      body: { bytes, contentType: ARROW_STREAM },
+      retry: true,
+    });
+  }
+
+  /** Deletes points by id. Same retry and session rules as {@link upsert}. */
+  async delete(collection: string, ids: string[], opts: WriteOptions = {}): Promise<WriteResponse> {
+    return this.write({
+      method: 'POST',
+      path: `/v1/collections/${enc(collection)}/points/delete`,
+      body: { json: { ids, ...writeFields(opts) } },
+      retry: true,
+    });
+  }
+
+  /**
+   * Nearest neighbours of `q.vector`. Consistency defaults to `session` while the client
+   * holds a token (it reads its own writes), else `eventual`; the held token is sent unless
+   * `q.token` is given. Retried on transient failures (a query changes nothing).
+   */
+  async query(collection: string, q: QueryOptions): Promise<QueryResponse> {
+    const sent = this.session.snapshot();
+    const token = q.token ?? sent.token;
+    const body = {
+      vector: Array.from(q.vector),
+      k: q.k ?? 10,
+      consistency: q.consistency ?? (token ? 'session' : 'eventual'),
+      ...(q.ef !== undefined ? { ef: q.ef } : {}),
+      ...(q.filter !== undefined ? { filter: q.filter } : {}),
+      ...(q.model !== undefined ? { model: q.model } : {}),
+      ...(q.maxStalenessMs !== undefined ? { maxStalenessMs: q.maxStalenessMs } : {}),
+      ...(q.waitMs !== undefined ? { waitMs: q.waitMs } : {}),
+      ...(token ? { token } : {}),
+    };
+    const res = await this.send<QueryResponse>({
+      method: 'POST',
+      path: `/v1/collections/${enc(collection)}/query`,
+      body: { json: body },
+      retry: true,
+    });
+    this.session.fromRead(res.token, sent, token === sent.token);
+    return res;
+  }
+
+  /** `GET /v1/regions` (routers only): every replica the router knows, with health, RTT and lag. */
+  async regions(): Promise<RegionsResponse> {
+    return this.send<RegionsResponse>({ method: 'GET', path: '/v1/regions', retry: true });
+  }
+
+  /** Sends a write; `retry` is safe because every write body carries a requestId ({@link writeFields}). */
+  private async write(spec: RequestSpec): Promise<WriteResponse> {
+    const res = await this.send<WriteResponse>(spec);
+    this.session.fromWrite(res.token);
+    return res;
+  }
+
+  private async send<T>(spec: RequestSpec): Promise<T> {
+    return (await request<T>(this.transport, spec)).body;
+  }
+}
+
+/** The write options as the server names them, with a requestId always set. */
+function writeFields(o: WriteOptions): Record<string, string | number> {
+  return {
+    ...(o.ack !== undefined ? { ack: o.ack } : {}),
+    ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
+    ...(o.model !== undefined ? { model: o.model } : {}),
+    requestId: o.requestId ?? randomUUID(),
+  };
+}
+
+function enc(segment: string): string {
+  return encodeURIComponent(segment);
+}
