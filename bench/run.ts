@@ -8,6 +8,7 @@ import type { BenchFlags } from './lib.ts';
 const suites: Record<string, () => Promise<{ run: (f: BenchFlags) => Promise<void> }>> = {
   index: () => import('./suites/index-suite.ts'),
   replication: () => import('./suites/replication.ts'),
+  query: () => import('./suites/query.ts'),
 };
 
 const [name, ...rest] = process.argv.slice(2);
