@@ -3,14 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from './config.ts';
+import type { ServiceConfigInput } from './config.ts';
 
-const minimal = {
+const minimal: ServiceConfigInput = {
   role: 'follower',
   region: 'eu-west',
   node: 'f1',
   auth: { keys: [{ key: 'k'.repeat(16), role: 'read' }] },
   tokenSecret: 's'.repeat(16),
-} as const;
+};
 
 describe('service configuration', () => {
   it('applies defaults, then the file, then MERIDIAN_* variables, then overrides', async () => {

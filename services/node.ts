@@ -15,7 +15,7 @@ import {
   lastCollectionDef,
   requestCommitPosition,
 } from '../sync/index.ts';
-import type { NatsLink } from '../sync/index.ts';
+import type { ApplyHooksOptions, NatsLink } from '../sync/index.ts';
 import type { ServiceConfig } from './config.ts';
 import { createBaseApp } from './http/app.ts';
 import { KeyRing } from './http/auth.ts';
@@ -49,9 +49,13 @@ export interface RunningNode {
 /**
  * Starts a primary, follower or router from its configuration: listens first (so the
  * URL it announces is known), then opens the catalog, connects to its region's NATS,
- * starts the node and only then reports ready on `/readyz`.
+ * starts the node and only then reports ready on `/readyz`. `testing.hooks` are fault and
+ * delay seams for tests (never set by the CLI).
  */
-export async function startNode(config: ServiceConfig): Promise<RunningNode> {
+export async function startNode(
+  config: ServiceConfig,
+  testing: { hooks?: ApplyHooksOptions } = {},
+): Promise<RunningNode> {
   const logger = createLogger({
     level: config.log.level,
     name: `meridian-${config.role}`,
@@ -108,6 +112,7 @@ export async function startNode(config: ServiceConfig): Promise<RunningNode> {
       ackTimeoutMs: config.ackTimeoutMs,
       url,
       log,
+      ...(testing.hooks ? { hooks: testing.hooks } : {}),
     });
     replica = primary.replica;
   } else if (hostsReplica) {
@@ -121,6 +126,7 @@ export async function startNode(config: ServiceConfig): Promise<RunningNode> {
       heartbeatMs: config.heartbeatMs,
       url,
       log,
+      ...(testing.hooks ? { hooks: testing.hooks } : {}),
     });
   }
 

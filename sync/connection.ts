@@ -52,7 +52,13 @@ export async function connectNats(opts: NatsOptions): Promise<NatsLink> {
     jsm,
     async close() {
       if (nc.isClosed()) return;
-      await nc.drain().catch(() => nc.close());
+      // Drain lets in-flight messages finish; a consumer iterator that never ends must not
+      // hold shutdown hostage, so drain gets a bounded time before a hard close.
+      let timer: NodeJS.Timeout | undefined;
+      const bounded = new Promise<void>((r) => (timer = setTimeout(r, 2_000)));
+      await Promise.race([nc.drain().catch(() => undefined), bounded]);
+      clearTimeout(timer);
+      if (!nc.isClosed()) await nc.close();
     },
   };
 }

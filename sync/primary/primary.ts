@@ -25,6 +25,7 @@ import { CommitBeacon } from './beacon.ts';
 import { Sealer, defaultSealPolicy } from './sealer.ts';
 import type { SealPolicy } from './sealer.ts';
 import { WalWriter } from './wal-writer.ts';
+import type { Appended } from './wal-writer.ts';
 
 export interface PrimaryOptions extends Omit<ReplicaOptions, 'role'> {
   /** Every region of the deployment (for `sync` acks when a collection has no placement). */
@@ -213,23 +214,73 @@ export class Primary {
     opts: WriteOptions,
   ): Promise<WriteResult> {
     const mode = opts.ack ?? target.settings.defaultAck;
-    const appended = await this.writer.append(entry, opts.msgId ?? randomUUID());
-    const time = Date.now();
-    this.beacon.committed(appended.seq, time);
-    this.replica.applyWal([{ ...entry, seq: appended.seq, time }]);
-    this.acks.record(this.o.region, appended.seq);
+    const msgId = opts.msgId ?? randomUUID();
+    const parts = splitEntry(entry, this.maxEntryBytes());
+    let last: Appended | null = null;
+    let duplicate = true;
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i]!;
+      // Each part has its own message id, so a retried request re-sends every part and
+      // JetStream stores each once.
+      const appended = await this.writer.append(part, parts.length === 1 ? msgId : `${msgId}:${i}`);
+      const time = Date.now();
+      this.beacon.committed(appended.seq, time);
+      this.replica.applyWal([{ ...part, seq: appended.seq, time }]);
+      duplicate &&= appended.duplicate;
+      last = appended;
+    }
+    const seq = last!.seq;
+    this.acks.record(this.o.region, seq);
     this.replica.announce();
     const ack = await this.acks.wait(
-      appended.seq,
+      seq,
       mode,
       target.settings.placement,
       opts.timeoutMs ?? this.o.ackTimeoutMs ?? 5_000,
     );
-    return {
-      ...ack,
-      collection: entry.collection,
-      generation: entry.generation,
-      duplicate: appended.duplicate,
-    };
+    return { ...ack, collection: entry.collection, generation: entry.generation, duplicate };
   }
+
+  /** Largest WAL entry: the server's max_payload less room for headers. */
+  private maxEntryBytes(): number {
+    const server = this.o.link.nc.info?.max_payload ?? 1024 * 1024;
+    return Math.max(64 * 1024, server - 16 * 1024);
+  }
+}
+
+/**
+ * Splits a write into WAL entries that each fit in one NATS message. A batch larger than
+ * that becomes several entries with consecutive seqs; each is durable on its own (see
+ * docs/decisions/0006-large-writes-split-into-wal-entries.md).
+ */
+export function splitEntry(entry: WalEntry, maxBytes: number): WalEntry[] {
+  if (entry.op === 'delete') {
+    const per = Math.max(1, Math.floor(maxBytes / 300));
+    return chunk(entry.ids, per).map((ids) => ({ ...entry, ids }));
+  }
+  const parts: WalEntry[] = [];
+  let cur: typeof entry.points = [];
+  let bytes = 256;
+  for (const p of entry.points) {
+    const size =
+      64 +
+      p.id.length * 3 +
+      p.vector.length * 4 +
+      (p.metadata ? JSON.stringify(p.metadata).length * 3 : 4);
+    if (cur.length > 0 && bytes + size > maxBytes) {
+      parts.push({ ...entry, points: cur });
+      cur = [];
+      bytes = 256;
+    }
+    cur.push(p);
+    bytes += size;
+  }
+  parts.push({ ...entry, points: cur });
+  return parts;
+}
+
+function chunk<T>(xs: readonly T[], n: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+  return out.length ? out : [[]];
 }

@@ -27,6 +27,8 @@ export interface ApplyHooksOptions {
    * just before it commits (a crash there must roll back).
    */
   onStage?: (stage: ApplyStage, manifest: Manifest) => void | Promise<void>;
+  /** Called before each batch of WAL entries is stored and applied (tests slow a replica with it). */
+  beforeWalBatch?: (entries: number) => void | Promise<void>;
   /** Called after each segment chunk is written during `fetch`. */
   onFetchChunk?: (digest: string, index: number, count: number) => void | Promise<void>;
 }

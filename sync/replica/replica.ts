@@ -142,6 +142,7 @@ export class Replica {
         this.notify();
       },
       onError: (err) => this.log('WAL follower error', { err: String(err) }),
+      ...(this.o.hooks?.beforeWalBatch ? { beforeBatch: this.o.hooks.beforeWalBatch } : {}),
     });
     await this.walFollower.start();
     this.heartbeat = new HeartbeatPublisher({

@@ -27,6 +27,8 @@ export interface WalFollowerOptions {
   onPosition: (seq: number, commitTime: number) => void;
   onError: (err: unknown) => void;
   batchSize?: number;
+  /** Test seam: runs before each batch is stored and applied. */
+  beforeBatch?: (entries: number) => void | Promise<void>;
 }
 
 /**
@@ -55,6 +57,8 @@ export class WalFollower {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    // close() resolves only once the loop has read the iterator to its end, so the loop
+    // must keep iterating (no early break) while close() is pending.
     await this.messages?.close().catch(() => undefined);
     await this.loop?.catch(() => undefined);
   }
@@ -100,7 +104,6 @@ export class WalFollower {
           await this.flush(batch);
           batch = [];
         }
-        if (this.stopped) break;
       }
     } catch (err) {
       if (!this.stopped) this.o.onError(err);
@@ -108,6 +111,7 @@ export class WalFollower {
   }
 
   private async flush(batch: JsMsg[]): Promise<void> {
+    await this.o.beforeBatch?.(batch.length);
     const entries: SeqWalEntry[] = [];
     const stored: Array<{
       seq: number;

@@ -5,6 +5,7 @@
 import { closeIndexWorkers } from '../../index/index.ts';
 import { loadConfig, startNode } from '../../services/index.ts';
 import type { RunningNode, ServiceConfigInput } from '../../services/index.ts';
+import type { ApplyHooksOptions } from '../../sync/index.ts';
 import { makeTempDir } from './tmp.ts';
 
 export const TEST_KEYS = {
@@ -20,6 +21,7 @@ export interface ServiceSpec {
   region: string;
   node: string;
   overrides?: Partial<ServiceConfigInput>;
+  hooks?: ApplyHooksOptions;
 }
 
 export interface TestCluster {
@@ -80,7 +82,7 @@ export async function startCluster(
           ...spec.overrides,
         },
       });
-      const n = await startNode(config);
+      const n = await startNode(config, spec.hooks ? { hooks: spec.hooks } : {});
       nodes.set(spec.node, n);
       return n;
     },
