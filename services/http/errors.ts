@@ -34,6 +34,19 @@ export class ApiError extends Error {
   }
 }
 
+/** An error answer relayed unchanged from another node (the router forwarding to a replica). */
+export class UpstreamError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = 'UpstreamError';
+  }
+}
+
 const apiStatus = {
   bad_request: 400,
   invalid_json: 400,
@@ -98,6 +111,9 @@ export interface HttpError {
  * Unknown errors become a 500 with a generic message (the log line keeps the cause).
  */
 export function toHttpError(err: unknown): HttpError {
+  if (err instanceof UpstreamError) {
+    return { status: err.status, code: err.code, message: err.message, details: err.details };
+  }
   if (err instanceof ApiError) {
     return {
       status: apiStatus[err.code],

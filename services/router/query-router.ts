@@ -1,12 +1,20 @@
 import type { ClusterState, KnownReplica } from '../../sync/index.ts';
 import type { QueryBody, QueryResponse, RefusedReplica } from '../api.ts';
-import { ApiError } from '../http/errors.ts';
+import { ApiError, UpstreamError } from '../http/errors.ts';
 import { serveLocal } from '../query/serve-local.ts';
 import type { LocalQueryContext } from '../query/serve-local.ts';
 import type { TokenCodec } from '../tokens.ts';
 import { selectReplicas } from './replica-selector.ts';
 import type { Requirement } from './replica-selector.ts';
 import type { RttProber } from './rtt-prober.ts';
+
+/** What the router needs to know of a collection to route its queries. */
+export interface CollectionInfo {
+  placement: string[] | null;
+  maxStalenessMs: number;
+  /** Every generation (model) the collection has. */
+  models: string[];
+}
 
 export interface QueryRouterOptions {
   state: ClusterState;
@@ -17,9 +25,7 @@ export interface QueryRouterOptions {
   /** Read-index: the primary's last committed seq. */
   commitSeq: () => Promise<number>;
   /** The collection's placement and default staleness bound; null when unknown. */
-  collectionInfo: (
-    name: string,
-  ) => Promise<{ placement: string[] | null; maxStalenessMs: number } | null>;
+  collectionInfo: (name: string) => Promise<CollectionInfo | null>;
   region: string;
   defaultWaitMs: number;
   forwardTimeoutMs: number;
@@ -47,6 +53,13 @@ export class QueryRouter {
         { placement: info.placement },
       );
     }
+    if (q.model && !info.models.includes(q.model)) {
+      throw new ApiError(
+        'model_mismatch',
+        `collection ${collection} has no generation ${q.model} (has: ${info.models.join(', ')})`,
+        { models: info.models },
+      );
+    }
     const waitMs = q.waitMs ?? this.o.defaultWaitMs;
     const req: Requirement = {
       level: q.consistency,
@@ -69,15 +82,15 @@ export class QueryRouter {
     const refused: RefusedReplica[] = [...pick.refused];
     for (const c of pick.qualified) {
       try {
-        const res = await this.serveOn(c.replica, collection, q, req, authorization);
-        return { ...res, token: this.o.tokens.encode(Math.max(tokenSeq, res.appliedSeq)) };
+        // The replica got the client's token and answers with the merged position.
+        return await this.serveOn(c.replica, collection, q, req, authorization);
       } catch (err) {
-        if (
+        // Only "this replica cannot serve it" moves on to the next; anything about the
+        // request itself (or a bug) goes back to the client.
+        const refusal =
           err instanceof ApiError &&
-          err.code !== 'no_replica' &&
-          err.code !== 'primary_unavailable'
-        )
-          throw err;
+          (err.code === 'no_replica' || err.code === 'primary_unavailable');
+        if (!refusal) throw err;
         refused.push({
           region: c.replica.heartbeat.region,
           node: c.replica.heartbeat.node,
@@ -123,13 +136,14 @@ export class QueryRouter {
       throw new ApiError('no_replica', `unreachable: ${(err as Error).message}`);
     }
     const json = (await res.json().catch(() => null)) as
-      (QueryResponse & { error?: { code: string; message: string } }) | null;
+      (QueryResponse & { error?: { code: string; message: string; details?: unknown } }) | null;
     if (res.ok && json) return json;
     const e = json?.error;
-    if (res.status === 503 || res.status >= 500 || !e)
+    if (res.status === 503 || res.status >= 500 || !e) {
       throw new ApiError('no_replica', e?.message ?? `answered ${res.status}`);
-    // A 4xx from a replica is about the request itself (bad filter, unknown model): pass it on.
-    throw Object.assign(new ApiError(codeFor(res.status), e.message), { status: res.status });
+    }
+    // A 4xx from a replica is about the request itself (bad filter, wrong dim): pass it on as is.
+    throw new UpstreamError(res.status, e.code, e.message, e.details);
   }
 
   private waitForCandidate(req: Requirement, waitMs: number): Promise<void> {
@@ -145,12 +159,4 @@ export class QueryRouter {
       }
     });
   }
-}
-
-function codeFor(status: number) {
-  if (status === 404) return 'not_found' as const;
-  if (status === 409) return 'model_mismatch' as const;
-  if (status === 401) return 'unauthorized' as const;
-  if (status === 403) return 'forbidden' as const;
-  return 'bad_request' as const;
 }

@@ -164,7 +164,10 @@ export class Replica {
 
   /** Whether this region holds a collection (its placement includes the region, or is unset). */
   keeps(collection: string): boolean {
-    const settings = this.o.catalog.getCollection(collection);
+    // Views first: this runs for every WAL entry, and the views hold the settings in memory.
+    const settings =
+      this.views.all().find((s) => s.settings.name === collection)?.settings ??
+      this.o.catalog.getCollection(collection);
     return (
       settings !== null && (settings.placement === null || settings.placement.includes(this.region))
     );

@@ -274,13 +274,6 @@ each(QT, (t) => ({
   key: 'read',
   status: 409,
   code: 'model_mismatch',
-  ...(t === 'router'
-    ? {
-        bug:
-          'the router refuses every replica ("does not hold generation") and answers 503 ' +
-          'no_replica, even though no replica, the primary included, has that model',
-      }
-    : {}),
 }));
 
 // Upserts with bad points or options.
