@@ -26,6 +26,11 @@ export const ServiceConfigSchema = z.strictObject({
       pass: z.string().optional(),
       token: z.string().optional(),
       domain: z.string().optional(),
+      /**
+       * Set in a follower region: the JetStream domain of the hub. This region's server is
+       * a leaf node holding mirrors of the hub's streams, which this node creates if missing.
+       */
+      hubDomain: z.string().optional(),
     })
     .default({ servers: 'nats://127.0.0.1:4222' }),
   /** Every region of the deployment (the primary waits on them for `sync` acks). */
@@ -74,8 +79,13 @@ export const ServiceConfigSchema = z.strictObject({
       hedgeAfterMs: z.number().int().min(0).default(0),
       /** Where writes go; default: the URL the primary announces on STATE. */
       primaryUrl: z.string().url().optional(),
+      /**
+       * How this router reaches a replica, by "region/node", when not at the URL the replica
+       * announces (a simulated WAN link proxy, a NAT, a service mesh).
+       */
+      urlOverrides: z.record(z.string(), z.string().url()).default({}),
     })
-    .default({ hostReplica: true, probeIntervalMs: 1_000, hedgeAfterMs: 0 }),
+    .default({ hostReplica: true, probeIntervalMs: 1_000, hedgeAfterMs: 0, urlOverrides: {} }),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -100,6 +110,7 @@ const envMap: Record<string, (v: string, c: Record<string, unknown>) => void> = 
   MERIDIAN_NATS_PASS: (v, c) => (obj(c, 'nats').pass = v),
   MERIDIAN_NATS_TOKEN: (v, c) => (obj(c, 'nats').token = v),
   MERIDIAN_NATS_DOMAIN: (v, c) => (obj(c, 'nats').domain = v),
+  MERIDIAN_NATS_HUB_DOMAIN: (v, c) => (obj(c, 'nats').hubDomain = v),
   MERIDIAN_REGIONS: (v, c) => (c.regions = v.split(',')),
   // role:key pairs, comma separated: "admin:abc...,read:def..."
   MERIDIAN_API_KEYS: (v, c) =>

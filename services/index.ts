@@ -4,7 +4,7 @@
  * API-key auth, structured logs (pino), Prometheus metrics, and one error table. The
  * router sends each query to the nearest replica fresh enough for its consistency level.
  */
-export { startNode } from './node.ts';
+export { startNode, closeIndexWorkers } from './node.ts';
 export type { RunningNode } from './node.ts';
 export { loadConfig, ServiceConfigSchema } from './config.ts';
 export type { ServiceConfig, ServiceConfigInput } from './config.ts';

@@ -11,6 +11,7 @@ import {
   Primary,
   Replica,
   connectNats,
+  ensureMirrors,
   ensureStreams,
   lastCollectionDef,
   requestCommitPosition,
@@ -91,7 +92,11 @@ export async function startNode(
   let replica: Replica | null = null;
   let prober: RttProber | null = null;
   const natsName = `meridian-${config.role}-${config.region}-${config.node}`;
-  link = await connectNats({ ...config.nats, name: natsName });
+  const { hubDomain, ...natsOptions } = config.nats;
+  link = await connectNats({ ...natsOptions, name: natsName });
+  // A follower region's server mirrors the hub; the hub's own nodes set up the streams.
+  if (hubDomain) await ensureMirrors(link.jsm, hubDomain);
+  else await ensureStreams(link.jsm);
   const state = new ClusterState({ nc: link.nc, js: link.js });
   const commitSeq = async () => (await requestCommitPosition(link!.nc)).seq;
   const log = (msg: string, fields?: Record<string, unknown>) => logger.warn(fields ?? {}, msg);
@@ -117,7 +122,6 @@ export async function startNode(
     });
     replica = primary.replica;
   } else if (hostsReplica) {
-    await ensureStreams(link.jsm);
     replica = new Replica({
       link,
       catalog: catalog!,
@@ -143,7 +147,10 @@ export async function startNode(
     : null;
 
   if (config.role === 'router') {
+    const urlOf = (hb: { region: string; node: string; url?: string }) =>
+      config.router.urlOverrides[`${hb.region}/${hb.node}`] ?? hb.url;
     prober = new RttProber({
+      urlOf,
       state,
       intervalMs: config.router.probeIntervalMs,
       self: replica ? { region: config.region, node: config.node } : null,
@@ -156,6 +163,7 @@ export async function startNode(
       local,
       commitSeq,
       region: config.region,
+      urlOf,
       defaultWaitMs: config.query.defaultWaitMs,
       forwardTimeoutMs: 10_000,
       // In memory on the hot path: the hosted replica's views, else a 1 s cache of the
@@ -191,7 +199,10 @@ export async function startNode(
       keys,
       metrics,
       region: config.region,
-      primaryUrl: () => config.router.primaryUrl ?? state.staleness.lastBeacon?.url ?? null,
+      primaryUrl: () => {
+        const b = state.staleness.lastBeacon;
+        return config.router.primaryUrl ?? (b ? (urlOf(b) ?? null) : null);
+      },
       forwardTimeoutMs: 30_000,
       localReads: replica !== null,
     });

@@ -35,3 +35,4 @@ export { StalenessEstimator } from './staleness.ts';
 export { ClusterState } from './cluster-state.ts';
 export type { KnownReplica } from './cluster-state.ts';
 export { serveCommitPosition, requestCommitPosition } from './commit-position.ts';
+export { ensureMirrors } from './mirrors.ts';

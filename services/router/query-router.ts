@@ -27,6 +27,8 @@ export interface QueryRouterOptions {
   /** The collection's placement and default staleness bound; null when unknown. */
   collectionInfo: (name: string) => Promise<CollectionInfo | null>;
   region: string;
+  /** Where to reach a replica (its announced URL unless overridden). */
+  urlOf: (hb: KnownReplica['heartbeat']) => string | undefined;
   defaultWaitMs: number;
   forwardTimeoutMs: number;
 }
@@ -124,7 +126,7 @@ export class QueryRouter {
     let res: Response;
     try {
       res = await fetch(
-        `${r.heartbeat.url}/v1/collections/${encodeURIComponent(collection)}/query`,
+        `${this.o.urlOf(r.heartbeat)}/v1/collections/${encodeURIComponent(collection)}/query`,
         {
           method: 'POST',
           headers: { 'content-type': 'application/json', authorization },

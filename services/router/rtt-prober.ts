@@ -1,4 +1,4 @@
-import type { ClusterState } from '../../sync/index.ts';
+import type { ClusterState, KnownReplica } from '../../sync/index.ts';
 
 interface Probe {
   rttMs: number | null;
@@ -19,6 +19,8 @@ export class RttProber {
       state: ClusterState;
       intervalMs: number;
       self: { region: string; node: string } | null;
+      /** Where to reach a replica (its announced URL unless overridden). */
+      urlOf: (hb: KnownReplica['heartbeat']) => string | undefined;
     },
   ) {}
 
@@ -45,7 +47,8 @@ export class RttProber {
   private async round(): Promise<void> {
     await Promise.all(
       this.o.state.all().map(async (r) => {
-        const { region, node, url } = r.heartbeat;
+        const { region, node } = r.heartbeat;
+        const url = this.o.urlOf(r.heartbeat);
         if (!url || !this.o.state.isLive(r)) return;
         if (this.o.self && this.o.self.region === region && this.o.self.node === node) return;
         const key = `${region}/${node}`;
