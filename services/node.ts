@@ -100,6 +100,10 @@ export async function startNode(
   const state = new ClusterState({ nc: link.nc, js: link.js });
   const commitSeq = async () => (await requestCommitPosition(link!.nc)).seq;
   const log = (msg: string, fields?: Record<string, unknown>) => logger.warn(fields ?? {}, msg);
+  const onManifestApplied = (e: { collection: string; version: number; ms: number }) => {
+    metrics.applyDuration.observe({ collection: e.collection }, e.ms / 1000);
+    logger.info(e, 'manifest applied');
+  };
 
   const hostsReplica = config.role !== 'router' || config.router.hostReplica;
   if (hostsReplica) catalog = openCatalog(join(dataDir, 'catalog.db'));
@@ -118,6 +122,7 @@ export async function startNode(
       ackTimeoutMs: config.ackTimeoutMs,
       url,
       log,
+      onManifestApplied,
       ...(testing.hooks ? { hooks: testing.hooks } : {}),
     });
     replica = primary.replica;
@@ -131,6 +136,7 @@ export async function startNode(
       heartbeatMs: config.heartbeatMs,
       url,
       log,
+      onManifestApplied,
       ...(testing.hooks ? { hooks: testing.hooks } : {}),
     });
   }
@@ -163,6 +169,7 @@ export async function startNode(
       local,
       commitSeq,
       region: config.region,
+      hedgeAfterMs: config.router.hedgeAfterMs,
       urlOf,
       defaultWaitMs: config.query.defaultWaitMs,
       forwardTimeoutMs: 10_000,

@@ -5,7 +5,7 @@ import { serveLocal } from '../query/serve-local.ts';
 import type { LocalQueryContext } from '../query/serve-local.ts';
 import type { TokenCodec } from '../tokens.ts';
 import { selectReplicas } from './replica-selector.ts';
-import type { Requirement } from './replica-selector.ts';
+import type { Candidate, Requirement } from './replica-selector.ts';
 import type { RttProber } from './rtt-prober.ts';
 
 /** What the router needs to know of a collection to route its queries. */
@@ -27,6 +27,8 @@ export interface QueryRouterOptions {
   /** The collection's placement and default staleness bound; null when unknown. */
   collectionInfo: (name: string) => Promise<CollectionInfo | null>;
   region: string;
+  /** Also ask the second-best replica when the best has not answered after this many ms (0 = off). */
+  hedgeAfterMs?: number;
   /** Where to reach a replica (its announced URL unless overridden). */
   urlOf: (hb: KnownReplica['heartbeat']) => string | undefined;
   defaultWaitMs: number;
@@ -82,7 +84,7 @@ export class QueryRouter {
       pick = selectReplicas(this.o.state, this.o.prober, req);
     }
     const refused: RefusedReplica[] = [...pick.refused];
-    for (const c of pick.qualified) {
+    const serve = async (c: Candidate): Promise<QueryResponse | null> => {
       try {
         // The replica got the client's token and answers with the merged position.
         return await this.serveOn(c.replica, collection, q, req, authorization);
@@ -98,7 +100,22 @@ export class QueryRouter {
           node: c.replica.heartbeat.node,
           reason: (err as Error).message,
         });
+        return null;
       }
+    };
+    const order = [...pick.qualified];
+    const hedge = this.o.hedgeAfterMs ?? 0;
+    if (
+      hedge > 0 &&
+      (q.consistency === 'eventual' || q.consistency === 'bounded') &&
+      order.length >= 2
+    ) {
+      const res = await hedged(serve, order.shift()!, order.shift()!, hedge);
+      if (res) return res;
+    }
+    for (const c of order) {
+      const res = await serve(c);
+      if (res) return res;
     }
     throw new ApiError(
       'no_replica',
@@ -161,4 +178,50 @@ export class QueryRouter {
       }
     });
   }
+}
+
+/**
+ * Sends to `first`; if it has not answered after `afterMs`, also to `second`; the first
+ * success wins (a slow replica does not hold the query hostage). Null when both refused.
+ */
+async function hedged<T>(
+  serve: (c: Candidate) => Promise<T | null>,
+  first: Candidate,
+  second: Candidate,
+  afterMs: number,
+): Promise<T | null> {
+  return new Promise<T | null>((resolve, reject) => {
+    let pending = 2;
+    let done = false;
+    const settle = (p: Promise<T | null>) =>
+      p.then(
+        (res) => {
+          pending--;
+          if (done) return;
+          if (res !== null) {
+            done = true;
+            clearTimeout(timer);
+            resolve(res);
+          } else if (pending === 0 || !started) {
+            if (!started) launchSecond();
+            else resolve(null);
+          }
+        },
+        (err) => {
+          if (!done) {
+            done = true;
+            clearTimeout(timer);
+            reject(err);
+          }
+        },
+      );
+    let started = false;
+    const launchSecond = () => {
+      if (started || done) return;
+      started = true;
+      settle(serve(second));
+    };
+    const timer = setTimeout(launchSecond, afterMs);
+    settle(serve(first));
+  });
 }

@@ -33,6 +33,13 @@ export interface ApplyHooksOptions {
   onFetchChunk?: (digest: string, index: number, count: number) => void | Promise<void>;
 }
 
+export interface AppliedManifest {
+  collection: string;
+  generation: string;
+  version: number;
+  ms: number;
+}
+
 export interface ManifestApplierOptions {
   js: JetStreamClient;
   catalog: Catalog;
@@ -41,6 +48,8 @@ export interface ManifestApplierOptions {
   hooks?: ApplyHooksOptions;
   /** How many segments to fetch at once. */
   fetchParallelism?: number;
+  /** Told after each manifest is applied, with how long it took (fetch to swap). */
+  onApplied?: (e: AppliedManifest) => void;
 }
 
 /**
@@ -66,6 +75,7 @@ export class ManifestApplier {
   }
 
   async apply(m: Manifest): Promise<'applied' | 'stale'> {
+    const started = performance.now();
     const served = this.o.views.get(m.collection, m.generation);
     if (!served) {
       throw new SyncError(
@@ -108,6 +118,12 @@ export class ManifestApplier {
     served.version = m.version;
     served.digests = m.segments.map((s) => s.digest);
     served.error = null;
+    this.o.onApplied?.({
+      collection: m.collection,
+      generation: m.generation,
+      version: m.version,
+      ms: performance.now() - started,
+    });
     await stage('done');
     return 'applied';
   }

@@ -14,7 +14,7 @@ import { CatalogFollower } from './catalog-follower.ts';
 import { applyCollectionDef } from './collection-def.ts';
 import { HeartbeatPublisher } from './heartbeat.ts';
 import { ManifestApplier } from './manifest-applier.ts';
-import type { ApplyHooksOptions } from './manifest-applier.ts';
+import type { AppliedManifest, ApplyHooksOptions } from './manifest-applier.ts';
 import { ServedViews } from './views.ts';
 import { WalFollower } from './wal-follower.ts';
 import type { ServedGeneration } from './views.ts';
@@ -33,6 +33,8 @@ export interface ReplicaOptions {
   hooks?: ApplyHooksOptions;
   /** Where this replica answers queries (put into heartbeats); settable until start. */
   url?: string;
+  /** Told after each manifest is applied (metrics). */
+  onManifestApplied?: (e: AppliedManifest) => void;
   /** The position its answers reflect, when that is more than its WAL position (the primary's). */
   readSeq?: () => number;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
@@ -77,6 +79,7 @@ export class Replica {
       views: this.views,
       segmentsDir: this.segmentsDir,
       hooks: opts.hooks,
+      ...(opts.onManifestApplied ? { onApplied: opts.onManifestApplied } : {}),
     });
   }
 

@@ -1,0 +1,102 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LinkProxy } from '../../services/wan/link-proxy.ts';
+import { startNatsServer } from '../harness/nats-server.ts';
+import type { NatsServerHandle } from '../harness/nats-server.ts';
+import { TEST_KEYS, http, startCluster } from '../harness/services.ts';
+import type { TestCluster } from '../harness/services.ts';
+import { waitFor } from '../harness/wait-for.ts';
+
+let nats: NatsServerHandle;
+let cluster: TestCluster;
+const proxies: LinkProxy[] = [];
+
+beforeAll(async () => {
+  nats = await startNatsServer();
+  cluster = await startCluster(
+    nats.url,
+    ['us-east', 'eu-west'],
+    [
+      { role: 'primary', region: 'us-east', node: 'p1' },
+      { role: 'follower', region: 'eu-west', node: 'fa' },
+      { role: 'follower', region: 'eu-west', node: 'fb' },
+    ],
+  );
+  // The router reaches each follower through a link proxy it can slow down.
+  const overrides: Record<string, string> = {};
+  for (const name of ['fa', 'fb']) {
+    const port = Number(new URL(cluster.node(name).url).port);
+    const p = new LinkProxy(name, { host: '127.0.0.1', port }, { delayMs: 0 });
+    overrides[`eu-west/${name}`] = `http://127.0.0.1:${await p.start()}`;
+    proxies.push(p);
+  }
+  await cluster.start({
+    role: 'router',
+    region: 'eu-west',
+    node: 'r1',
+    overrides: {
+      router: {
+        hostReplica: false,
+        probeIntervalMs: 100,
+        hedgeAfterMs: 40,
+        urlOverrides: overrides,
+      },
+    },
+  });
+});
+
+afterAll(async () => {
+  await cluster?.close();
+  for (const p of proxies) await p.stop();
+  await nats?.stop();
+});
+
+describe('router hedging and metrics', () => {
+  it('answers from the second-best replica when the best one turns slow, and counts it in /metrics', async () => {
+    const router = cluster.node('r1').url;
+    expect(
+      (await http(`${router}/v1/collections/h`, 'PUT', { dim: 2, metric: 'l2', model: 'm@1' }))
+        .status,
+    ).toBe(201);
+    const w = await http(`${router}/v1/collections/h/points`, 'POST', {
+      points: [{ id: 'a', vector: [1, 2] }],
+      ack: 'sync',
+    });
+    expect(w.status).toBe(200);
+    await waitFor(
+      async () => {
+        const { body } = await http(`${router}/v1/regions`, 'GET');
+        return ['fa', 'fb'].every((n) =>
+          body.replicas.some((r: any) => r.node === n && r.rttMs !== null && r.versions.length > 0),
+        );
+      },
+      { timeoutMs: 10_000 },
+    );
+    const first = await http(
+      `${router}/v1/collections/h/query`,
+      'POST',
+      { vector: [1, 2], k: 1 },
+      TEST_KEYS.read,
+    );
+    expect(first.status).toBe(200);
+    const best = first.body.node as string;
+    const other = best === 'fa' ? 'fb' : 'fa';
+    // The replica the router prefers becomes slow (its measured RTT has not caught up yet).
+    proxies.find((p) => p.name === best)!.setShape({ delayMs: 400 });
+    const hedgedRes = await http(
+      `${router}/v1/collections/h/query`,
+      'POST',
+      { vector: [1, 2], k: 1 },
+      TEST_KEYS.read,
+    );
+    expect(hedgedRes.status).toBe(200);
+    expect(hedgedRes.body.node).toBe(other);
+
+    const metrics = await (await fetch(`${router}/metrics`)).text();
+    expect(metrics).toMatch(
+      /meridian_query_seconds_count\{[^}]*level="eventual"[^}]*region="eu-west"/,
+    );
+    const fm = await (await fetch(`${cluster.node('fa').url}/metrics`)).text();
+    expect(fm).toMatch(/meridian_wal_seq\{[^}]*kind="applied"/);
+    expect(fm).toMatch(/meridian_replication_lag_ms\{[^}]*collection="h"/);
+  });
+});
