@@ -31,6 +31,16 @@ export async function serveLocal(
   q: LocalQuery,
 ): Promise<QueryResponse> {
   const served = resolveServed(ctx, collection, q.model);
+  // A replica outside the placement holds the definition (an empty view), never the data:
+  // answering from it would be an empty result served from a region the collection is not in.
+  const { placement } = served.settings;
+  if (placement && !placement.includes(ctx.replica.region)) {
+    throw new ApiError(
+      'wrong_region',
+      `collection ${collection} is not placed in region ${ctx.replica.region}; it lives in ${placement.join(', ')}`,
+      { placement },
+    );
+  }
   const tokenSeq = q.token ? ctx.tokens.decode(q.token) : 0;
   const level: ConsistencyLevel = q.consistency;
   const waitMs = q.waitMs ?? ctx.defaultWaitMs;
