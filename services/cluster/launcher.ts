@@ -270,7 +270,12 @@ function natsConfig(o: {
     // Segment chunks are ~1 MiB; leave room for headers.
     `max_payload: 8MB`,
     `jetstream { domain: "${o.domain}", store_dir: "${o.storeDir}" }`,
-    o.leafListen ? `leafnodes { listen: "127.0.0.1:${o.leafListen}" }` : '',
+    // The hub's INFO tells each leaf its leafnode address (even with no_advertise, in 2.9),
+    // and a leaf whose WAN link is cut reconnects to that address, around the link proxy.
+    // Advertise a dead one instead, so a leaf only ever reaches the hub through its proxy.
+    o.leafListen
+      ? `leafnodes { listen: "127.0.0.1:${o.leafListen}", advertise: "127.0.0.1:1" }`
+      : '',
     o.leafRemote
       ? `leafnodes { reconnect: 1, remotes: [ { url: "nats-leaf://127.0.0.1:${o.leafRemote}" } ] }`
       : '',
