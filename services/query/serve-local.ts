@@ -56,10 +56,13 @@ export async function serveLocal(
       waitMs,
       () => `applied seq ${ctx.readSeq()} < required ${needSeq}`,
     );
+  // The staleness a bounded read was admitted at is the one it reports: measured again
+  // after the search, the clock may have moved it past the bound.
+  let admitted: number | null = null;
   if (level === 'bounded') {
     await waitFor(
       ctx,
-      () => stalenessOf(ctx) <= bound,
+      () => (admitted = stalenessOf(ctx)) <= bound,
       waitMs,
       () => `staleness ${fmt(stalenessOf(ctx))} ms > bound ${bound} ms`,
     );
@@ -78,7 +81,7 @@ export async function serveLocal(
     generation: served.generation.model,
     version: served.version,
     appliedSeq: applied,
-    stalenessMs: Math.round(Math.min(stalenessOf(ctx), 86_400_000)),
+    stalenessMs: Math.round(Math.min(admitted ?? stalenessOf(ctx), 86_400_000)),
     consistency: level,
     token: ctx.tokens.encode(Math.max(tokenSeq, applied)),
   };
