@@ -9,6 +9,7 @@ const suites: Record<string, () => Promise<{ run: (f: BenchFlags) => Promise<voi
   index: () => import('./suites/index-suite.ts'),
   replication: () => import('./suites/replication.ts'),
   query: () => import('./suites/query.ts'),
+  regions: () => import('./suites/regions.ts'),
 };
 
 const [name, ...rest] = process.argv.slice(2);
