@@ -1,4 +1,4 @@
-import type { ClusterState, KnownReplica } from '../../sync/index.ts';
+import type { ClusterState } from '../../sync/index.ts';
 import type { QueryBody, QueryResponse, RefusedReplica } from '../api.ts';
 import { ApiError, UpstreamError } from '../http/errors.ts';
 import { serveLocal } from '../query/serve-local.ts';
@@ -7,6 +7,13 @@ import type { TokenCodec } from '../tokens.ts';
 import { selectReplicas } from './replica-selector.ts';
 import type { Candidate, Requirement } from './replica-selector.ts';
 import type { RttProber } from './rtt-prober.ts';
+
+/** Where a node answers queries. */
+interface Endpoint {
+  region: string;
+  node: string;
+  url?: string;
+}
 
 /** What the router needs to know of a collection to route its queries. */
 export interface CollectionInfo {
@@ -30,7 +37,7 @@ export interface QueryRouterOptions {
   /** Also ask the second-best replica when the best has not answered after this many ms (0 = off). */
   hedgeAfterMs?: number;
   /** Where to reach a replica (its announced URL unless overridden). */
-  urlOf: (hb: KnownReplica['heartbeat']) => string | undefined;
+  urlOf: (hb: { region: string; node: string; url?: string }) => string | undefined;
   defaultWaitMs: number;
   forwardTimeoutMs: number;
 }
@@ -65,14 +72,24 @@ export class QueryRouter {
       );
     }
     const waitMs = q.waitMs ?? this.o.defaultWaitMs;
+    let commit = 0;
+    if (q.consistency === 'strong') {
+      try {
+        commit = await this.o.commitSeq();
+      } catch (err) {
+        // The read-index round trip failed (a slow or cut link): the primary itself can
+        // still answer a strong read, resolving its own commit position.
+        const res = await this.tryPrimary(collection, q, authorization, []);
+        if (res) return res;
+        throw new ApiError(
+          'no_replica',
+          `no replica can serve a strong read of ${collection} now: ${(err as Error).message}`,
+        );
+      }
+    }
     const req: Requirement = {
       level: q.consistency,
-      minSeq:
-        q.consistency === 'strong'
-          ? await this.o.commitSeq()
-          : q.consistency === 'session'
-            ? tokenSeq
-            : 0,
+      minSeq: q.consistency === 'strong' ? commit : q.consistency === 'session' ? tokenSeq : 0,
       maxStalenessMs: q.maxStalenessMs ?? info.maxStalenessMs,
       collection,
       placement: info.placement,
@@ -87,7 +104,7 @@ export class QueryRouter {
     const serve = async (c: Candidate): Promise<QueryResponse | null> => {
       try {
         // The replica got the client's token and answers with the merged position.
-        return await this.serveOn(c.replica, collection, q, req, authorization);
+        return await this.serveOn(c.replica.heartbeat, collection, q, req, authorization);
       } catch (err) {
         // Only "this replica cannot serve it" moves on to the next; anything about the
         // request itself (or a bug) goes back to the client.
@@ -117,6 +134,13 @@ export class QueryRouter {
       const res = await serve(c);
       if (res) return res;
     }
+    // Last resort before a 503: the primary, even if its heartbeats reached this router
+    // late (it answers every level itself, resolving strong against its own commit seq).
+    const tried = [...pick.qualified].some((c) => c.replica.heartbeat.role === 'primary');
+    if (!tried) {
+      const res = await this.tryPrimary(collection, q, authorization, refused);
+      if (res) return res;
+    }
     throw new ApiError(
       'no_replica',
       `no replica can serve a ${q.consistency} read of ${collection} now (${refused.length} considered)`,
@@ -125,7 +149,7 @@ export class QueryRouter {
   }
 
   private async serveOn(
-    r: KnownReplica,
+    r: Endpoint,
     collection: string,
     q: QueryBody,
     req: Requirement,
@@ -133,17 +157,13 @@ export class QueryRouter {
   ): Promise<QueryResponse> {
     const body = { ...q, ...(req.minSeq > 0 ? { minSeq: req.minSeq } : {}), waitMs: 0 };
     const local = this.o.local;
-    if (
-      local &&
-      local.replica.region === r.heartbeat.region &&
-      local.replica.node === r.heartbeat.node
-    ) {
+    if (local && local.replica.region === r.region && local.replica.node === r.node) {
       return serveLocal(local, collection, body);
     }
     let res: Response;
     try {
       res = await fetch(
-        `${this.o.urlOf(r.heartbeat)}/v1/collections/${encodeURIComponent(collection)}/query`,
+        `${this.o.urlOf(r)}/v1/collections/${encodeURIComponent(collection)}/query`,
         {
           method: 'POST',
           headers: { 'content-type': 'application/json', authorization },
@@ -163,6 +183,37 @@ export class QueryRouter {
     }
     // A 4xx from a replica is about the request itself (bad filter, wrong dim): pass it on as is.
     throw new UpstreamError(res.status, e.code, e.message, e.details);
+  }
+
+  /** Sends the query to the primary at the URL its beacons announce; null when it cannot answer. */
+  private async tryPrimary(
+    collection: string,
+    q: QueryBody,
+    authorization: string,
+    refused: RefusedReplica[],
+  ): Promise<QueryResponse | null> {
+    const b = this.o.state.staleness.lastBeacon;
+    if (!b?.url) return null;
+    const endpoint: Endpoint = { region: b.region, node: b.node, url: b.url };
+    const none: Requirement = {
+      level: q.consistency,
+      minSeq: 0,
+      maxStalenessMs: 0,
+      collection,
+      placement: null,
+    };
+    try {
+      return await this.serveOn(endpoint, collection, q, none, authorization);
+    } catch (err) {
+      if (
+        err instanceof ApiError &&
+        (err.code === 'no_replica' || err.code === 'primary_unavailable')
+      ) {
+        refused.push({ region: b.region, node: b.node, reason: `primary: ${err.message}` });
+        return null;
+      }
+      throw err;
+    }
   }
 
   private waitForCandidate(req: Requirement, waitMs: number): Promise<void> {

@@ -138,7 +138,7 @@ export class Replica {
       startSeq,
       apply: (entries) => this.applyWal(entries),
       keeps: (e) => this.keeps(e.collection),
-      awaitDefinition: (c) => this.awaitDefinition(c),
+      awaitDefinition: (c, g) => this.awaitDefinition(c, g),
       onPosition: (seq, commitTime) => {
         this.position = { seq, commitTime };
         this.heartbeat?.announce(this.region, this.node, this.o.readSeq?.() ?? seq);
@@ -350,10 +350,24 @@ export class Replica {
     });
   }
 
-  private async awaitDefinition(collection: string): Promise<void> {
-    if (this.o.catalog.getCollection(collection)) return;
-    const def = await lastCollectionDef(this.o.link.jsm, collection);
-    if (def) applyCollectionDef(this.o.catalog, this.views, def);
+  /**
+   * Waits until this replica knows a collection generation (its definition arrived on
+   * CATALOG, or is fetched from it), polling with backoff. Regression: it used to return
+   * when the definition was not there yet, and the WAL entries of a collection whose
+   * definition lagged behind (a leaf region's CATALOG mirror behind its WAL mirror) were
+   * skipped while the position moved past them.
+   */
+  private async awaitDefinition(collection: string, generation: string): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.views.get(collection, generation)) return;
+      const def = await lastCollectionDef(this.o.link.jsm, collection);
+      if (def) applyCollectionDef(this.o.catalog, this.views, def);
+      if (this.views.get(collection, generation)) return;
+      if (this.stopped) throw new SyncError('stopped', 'replica stopped', { transient: true });
+      // A placed-elsewhere collection still gets its definition (and views) here; only a
+      // definition that has not arrived yet keeps us waiting.
+      await this.sleep(Math.min(1_000, 50 * 2 ** attempt));
+    }
   }
 
   private notify(): void {

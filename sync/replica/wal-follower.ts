@@ -21,8 +21,12 @@ export interface WalFollowerOptions {
   apply: (entries: SeqWalEntry[]) => void;
   /** Whether this replica keeps an entry (placement); skipped entries still advance the position. */
   keeps: (entry: SeqWalEntry) => boolean;
-  /** Resolves when the collection's definition is known, so its entries can be applied. */
-  awaitDefinition: (collection: string) => Promise<void>;
+  /**
+   * Resolves when the collection generation's definition is known, so its entries can be
+   * applied (or rejects when the follower stops). Entries must never be skipped for want of
+   * it: in a leaf region the WAL mirror can run ahead of the CATALOG mirror.
+   */
+  awaitDefinition: (collection: string, generation: string) => Promise<void>;
   /** Called after each batch with the new contiguous position and its commit time. */
   onPosition: (seq: number, commitTime: number) => void;
   onError: (err: unknown) => void;
@@ -101,12 +105,30 @@ export class WalFollower {
       for await (const m of messages) {
         batch.push(m);
         if (m.info.pending === 0 || batch.length >= max) {
-          await this.flush(batch);
+          await this.flushUntilDone(batch);
           batch = [];
         }
       }
     } catch (err) {
       if (!this.stopped) this.o.onError(err);
+    }
+  }
+
+  /**
+   * Applies a batch, retrying it in place until it succeeds (or the follower stops): the
+   * position must stay contiguous, so a batch is never skipped or reordered. Safe because
+   * storing and applying are idempotent by seq.
+   */
+  private async flushUntilDone(batch: JsMsg[]): Promise<void> {
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        await this.flush(batch);
+        return;
+      } catch (err) {
+        if (this.stopped) return;
+        this.o.onError(err);
+        await new Promise((r) => setTimeout(r, Math.min(5_000, 100 * 2 ** attempt)));
+      }
     }
   }
 
@@ -132,7 +154,7 @@ export class WalFollower {
         this.o.onError(err);
         continue;
       }
-      await this.o.awaitDefinition(entry.collection);
+      await this.o.awaitDefinition(entry.collection, entry.generation);
       if (!this.o.keeps(entry)) continue;
       entries.push(entry);
       stored.push({
