@@ -184,7 +184,7 @@ export async function launchCluster(o: LaunchOptions): Promise<LaunchedCluster> 
       tokenSecret: o.tokenSecret,
       heartbeatMs: 500,
       beaconMs: 100,
-      log: { level: 'warn' as const },
+      log: { level: (process.env.MERIDIAN_CLUSTER_LOG_LEVEL ?? 'warn') as 'warn' },
     });
     const startService = async (name: string, cfg: ServiceConfigInput) => {
       const file = join(o.baseDir, `${name}.json`);
