@@ -39,7 +39,7 @@ export class LinkProxy {
 
   /** Starts listening (port 0 = any free port); resolves with the port. */
   async start(port = 0, host = '127.0.0.1'): Promise<number> {
-    this.server = createServer((client) => this.accept(client));
+    this.server = createServer({ allowHalfOpen: true }, (client) => this.accept(client));
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(port, host, () => resolve());
@@ -82,17 +82,21 @@ export class LinkProxy {
       return;
     }
     this.counters.connections++;
-    const upstream = connect(this.target.port, this.target.host);
+    const upstream = connect({
+      port: this.target.port,
+      host: this.target.host,
+      allowHalfOpen: true,
+    });
     this.track(client);
     this.track(upstream);
     const kill = () => {
       client.destroy();
       upstream.destroy();
     };
+    // An error on either side ends the connection; a clean end is passed on after the
+    // bytes still in flight on the link (see pipe).
     client.on('error', kill);
     upstream.on('error', kill);
-    client.on('close', kill);
-    upstream.on('close', kill);
     this.pipe(client, upstream, 'forward');
     this.pipe(upstream, client, 'backward');
   }
@@ -103,10 +107,31 @@ export class LinkProxy {
     s.on('close', () => this.sockets.delete(s));
   }
 
-  /** Moves bytes from `from` to `to` after the link's delay, in order, within its bandwidth. */
+  /**
+   * Moves bytes from `from` to `to` after the link's delay, in order, within its bandwidth.
+   *
+   * One FIFO queue and one timer per direction: chunks leave strictly in arrival order.
+   * Regression: each chunk used to get its own setTimeout, and timers of different
+   * lengths (jitter) or a chunk sent at once while an earlier one still waited could
+   * reorder bytes — garbling NATS leaf traffic (parser errors, reconnect stalls, and
+   * payloads stored with swapped chunks).
+   */
   private pipe(from: Socket, to: Socket, dir: 'forward' | 'backward'): void {
+    const queue: Array<{ due: number; chunk: Buffer }> = [];
+    let timer: NodeJS.Timeout | null = null;
     let lastDue = 0;
     let wireFreeAt = 0;
+    let ended = false;
+    const drain = () => {
+      timer = null;
+      const now = performance.now();
+      while (queue.length > 0 && queue[0]!.due <= now + 0.5) {
+        const { chunk } = queue.shift()!;
+        if (!to.destroyed) to.write(chunk);
+      }
+      if (queue.length > 0) timer = setTimeout(drain, queue[0]!.due - now);
+      else if (ended && !to.destroyed) to.end();
+    };
     from.on('data', (chunk: Buffer) => {
       this.counters[dir] += chunk.length;
       const now = performance.now();
@@ -117,12 +142,19 @@ export class LinkProxy {
       wireFreeAt = start + wireMs;
       const due = Math.max(lastDue, start + wireMs + delayMs + Math.random() * jitterMs);
       lastDue = due;
-      const wait = due - now;
-      const send = () => {
-        if (!to.destroyed) to.write(chunk);
-      };
-      if (wait <= 0.5) send();
-      else setTimeout(send, wait);
+      queue.push({ due, chunk });
+      if (timer === null) timer = setTimeout(drain, Math.max(0, queue[0]!.due - now));
+    });
+    from.on('end', () => {
+      ended = true;
+      if (queue.length === 0 && !to.destroyed) to.end();
+    });
+    from.on('close', () => {
+      // Closed without a clean end (destroyed, reset): the link goes down at once.
+      if (!ended) {
+        if (timer) clearTimeout(timer);
+        to.destroy();
+      }
     });
   }
 }

@@ -1,7 +1,7 @@
 import { AckPolicy, DeliverPolicy } from 'nats';
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from 'nats';
 import type { Catalog } from '../../catalog/index.ts';
-import { fromNatsError, jsErrorCode } from '../errors.ts';
+import { SyncError, fromNatsError, jsErrorCode } from '../errors.ts';
 import { Streams, Subjects } from '../subjects.ts';
 import { decodeWalEntry } from '../wal-codec.ts';
 import type { SeqWalEntry } from '../wal-codec.ts';
@@ -150,9 +150,17 @@ export class WalFollower {
           time: m.info.timestampNanos / 1e6,
         };
       } catch (err) {
-        // A poison entry is reported and skipped; it can never become applicable.
-        this.o.onError(err);
-        continue;
+        // Never skipped: moving the position past an entry this node does not have would
+        // make it claim writes it cannot serve (a consistency violation, found by
+        // bench/regions when a link garbled bytes). The batch is retried and the error
+        // reported until the entry can be read.
+        throw new SyncError(
+          'stream_config',
+          `WAL entry ${m.info.streamSequence} cannot be decoded: ${(err as Error).message}`,
+          {
+            cause: err,
+          },
+        );
       }
       await this.o.awaitDefinition(entry.collection, entry.generation);
       if (!this.o.keeps(entry)) continue;
