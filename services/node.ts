@@ -212,6 +212,7 @@ export async function startNode(
       },
       forwardTimeoutMs: 30_000,
       localReads: replica !== null,
+      local,
     });
     if (replica) collectionReadRoutes(app, { replica, state, keys });
   } else {

@@ -25,6 +25,11 @@ export interface LaunchOptions {
   seal?: ServiceConfigInput['seal'];
   /** Progress lines for a person watching. */
   say?: (line: string) => void;
+  /**
+   * Each router also hosts its region's replica in-process (a local read costs no HTTP
+   * hop), besides the region's follower. Default false: the router forwards to the follower.
+   */
+  routersHostReplica?: boolean;
 }
 
 export interface RegionEndpoints {
@@ -218,7 +223,7 @@ export async function launchCluster(o: LaunchOptions): Promise<LaunchedCluster> 
           http: { host: '127.0.0.1', port: ports.get(`${r.name}.router`)! },
           dataDir: join(o.baseDir, `${r.name}-router`),
           router: {
-            hostReplica: false,
+            hostReplica: o.routersHostReplica ?? false,
             probeIntervalMs: 500,
             hedgeAfterMs: 0,
             urlOverrides: overrides.get(r.name)!,

@@ -65,6 +65,7 @@ try {
     apiKey,
     tokenSecret: randomBytes(24).toString('hex'),
     seal: { maxPoints: 5_000, maxAgeMs: 1_500 },
+    routersHostReplica: true,
     say,
   });
   const primary = cluster.regions.find((r) => r.primary)!;

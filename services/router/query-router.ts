@@ -8,6 +8,12 @@ import { selectReplicas } from './replica-selector.ts';
 import type { Candidate, Requirement } from './replica-selector.ts';
 import type { RttProber } from './rtt-prober.ts';
 
+/**
+ * Marks a query one router forwarded to a replica. A router that hosts a replica answers
+ * such a query from it (never routes it again, so there are no loops or double hops).
+ */
+export const FORWARDED_HEADER = 'x-meridian-forwarded';
+
 /** Where a node answers queries. */
 interface Endpoint {
   region: string;
@@ -166,7 +172,7 @@ export class QueryRouter {
         `${this.o.urlOf(r)}/v1/collections/${encodeURIComponent(collection)}/query`,
         {
           method: 'POST',
-          headers: { 'content-type': 'application/json', authorization },
+          headers: { 'content-type': 'application/json', authorization, [FORWARDED_HEADER]: '1' },
           body: JSON.stringify(body),
           signal: AbortSignal.timeout(this.o.forwardTimeoutMs),
         },

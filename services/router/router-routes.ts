@@ -9,7 +9,11 @@ import { ApiError } from '../http/errors.ts';
 import type { ServiceMetrics } from '../http/metrics.ts';
 import { parseBody } from '../validate.ts';
 import { forward } from './forward.ts';
+import { FORWARDED_HEADER } from './query-router.ts';
 import type { QueryRouter } from './query-router.ts';
+import { serveLocal } from '../query/serve-local.ts';
+import type { LocalQueryContext } from '../query/serve-local.ts';
+import { LocalQueryBody } from '../routes/query.ts';
 import type { RttProber } from './rtt-prober.ts';
 
 export interface RouterRoutesOptions {
@@ -24,6 +28,8 @@ export interface RouterRoutesOptions {
   forwardTimeoutMs: number;
   /** Serve GET /v1/collections locally (a hosted replica) instead of asking the primary. */
   localReads: boolean;
+  /** The hosted replica, when this router has one. */
+  local: LocalQueryContext | null;
 }
 
 /** The router's HTTP surface: writes forwarded to the primary, queries routed by level, `/v1/regions`. */
@@ -63,6 +69,23 @@ export function routerRoutes(app: Hono, o: RouterRoutesOptions): void {
 
   app.post('/v1/collections/:name/query', requireRole(o.keys, 'read'), async (c) => {
     const started = performance.now();
+    // Regression: a router hosting a replica announces its own URL, so other routers
+    // forward queries (with a resolved minSeq) to it; it used to re-route them and reject
+    // minSeq as an unknown field (400). A forwarded query is served by the hosted replica.
+    if (o.local && c.req.header(FORWARDED_HEADER)) {
+      const fwd = parseBody(LocalQueryBody, await readJson(c.req));
+      let outcome = 'error';
+      try {
+        const res = await serveLocal(o.local, c.req.param('name'), fwd);
+        outcome = 'ok';
+        return c.json(res);
+      } finally {
+        o.metrics.queryLatency.observe(
+          { level: fwd.consistency, region: o.region, outcome },
+          (performance.now() - started) / 1000,
+        );
+      }
+    }
     const body = parseBody(QueryBody, await readJson(c.req));
     let region = 'none';
     try {

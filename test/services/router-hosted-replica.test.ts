@@ -1,0 +1,96 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startNatsServer } from '../harness/nats-server.ts';
+import type { NatsServerHandle } from '../harness/nats-server.ts';
+import { TEST_KEYS, http, startCluster } from '../harness/services.ts';
+import type { TestCluster } from '../harness/services.ts';
+import { waitFor } from '../harness/wait-for.ts';
+
+let nats: NatsServerHandle;
+let cluster: TestCluster;
+
+beforeAll(async () => {
+  nats = await startNatsServer();
+  cluster = await startCluster(
+    nats.url,
+    ['us-east', 'eu-west'],
+    [
+      { role: 'primary', region: 'us-east', node: 'p1' },
+      // eu-west's only replica lives inside its router.
+      { role: 'router', region: 'eu-west', node: 'r-eu' },
+      {
+        role: 'router',
+        region: 'us-east',
+        node: 'r-us',
+        overrides: { router: { hostReplica: false, probeIntervalMs: 100, hedgeAfterMs: 0 } },
+      },
+    ],
+  );
+});
+
+afterAll(async () => {
+  await cluster?.close();
+  await nats?.stop();
+});
+
+describe('a replica hosted in a router', () => {
+  // Regression: another router forwarding a strong read (with its resolved minSeq) to a
+  // router-hosted replica got 400 "Unrecognized key: minSeq": the receiving router re-routed
+  // the query instead of serving it from its replica.
+  it('serves queries other routers forward to it, at every level', async () => {
+    const rUs = cluster.node('r-us').url;
+    expect(
+      (await http(`${rUs}/v1/collections/rh`, 'PUT', { dim: 2, metric: 'l2', model: 'm@1' }))
+        .status,
+    ).toBe(201);
+    const w = await http(`${rUs}/v1/collections/rh/points`, 'POST', {
+      points: [{ id: 'a', vector: [3, 4] }],
+      ack: 'sync',
+    });
+    expect(w.status).toBe(200);
+    await waitFor(
+      async () => {
+        const { body } = await http(`${rUs}/v1/regions`, 'GET');
+        return body.replicas.some(
+          (r: any) => r.node === 'r-eu' && r.rttMs !== null && r.versions.length > 0,
+        );
+      },
+      { timeoutMs: 10_000 },
+    );
+    for (const level of ['strong', 'session', 'bounded', 'eventual']) {
+      const q = await http(
+        `${rUs}/v1/collections/rh/query`,
+        'POST',
+        {
+          vector: [3, 4],
+          k: 1,
+          consistency: level,
+          ...(level === 'session' ? { token: w.body.token } : {}),
+        },
+        TEST_KEYS.read,
+      );
+      expect(q.status, JSON.stringify(q.body)).toBe(200);
+      expect(q.body.results[0].id).toBe('a');
+    }
+    // Directly: a forwarded query (with minSeq) to the eu-west router is answered by its replica.
+    const res = await fetch(`${cluster.node('r-eu').url}/v1/collections/rh/query`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${TEST_KEYS.read}`,
+        'content-type': 'application/json',
+        'x-meridian-forwarded': '1',
+      },
+      body: JSON.stringify({ vector: [3, 4], k: 1, consistency: 'strong', minSeq: w.body.seq }),
+    });
+    const body = (await res.json()) as any;
+    expect(res.status, JSON.stringify(body)).toBe(200);
+    expect(body.node).toBe('r-eu');
+    // Without the forwarding mark, minSeq is not part of the public API.
+    const pub = await http(
+      `${cluster.node('r-eu').url}/v1/collections/rh/query`,
+      'POST',
+      { vector: [3, 4], k: 1, minSeq: 1 },
+      TEST_KEYS.read,
+    );
+    expect(pub.status).toBe(400);
+  });
+});
