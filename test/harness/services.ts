@@ -128,3 +128,30 @@ export async function http(
   }
   return { status: res.status, body: parsed };
 }
+
+/**
+ * Waits until a router has heard each named replica's heartbeat, measured its RTT, and
+ * knows it holds `collection` (so a routing decision in a test is an informed one).
+ */
+export async function waitUntilRouterSees(
+  routerUrl: string,
+  nodes: readonly string[],
+  collection: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const { waitFor } = await import('./wait-for.ts');
+  await waitFor(
+    async () => {
+      const { body } = await http(`${routerUrl}/v1/regions`, 'GET');
+      return nodes.every((n) =>
+        body.replicas.some(
+          (r: any) =>
+            r.node === n &&
+            r.rttMs !== null &&
+            r.versions.some((v: any) => v.collection === collection),
+        ),
+      );
+    },
+    { timeoutMs, message: `router did not see ${nodes.join(', ')} holding ${collection}` },
+  );
+}

@@ -2,9 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LinkProxy } from '../../services/wan/link-proxy.ts';
 import { startNatsServer } from '../harness/nats-server.ts';
 import type { NatsServerHandle } from '../harness/nats-server.ts';
-import { TEST_KEYS, http, startCluster } from '../harness/services.ts';
+import { TEST_KEYS, http, startCluster, waitUntilRouterSees } from '../harness/services.ts';
 import type { TestCluster } from '../harness/services.ts';
-import { waitFor } from '../harness/wait-for.ts';
 
 let nats: NatsServerHandle;
 let cluster: TestCluster;
@@ -62,15 +61,7 @@ describe('router hedging and metrics', () => {
       ack: 'sync',
     });
     expect(w.status).toBe(200);
-    await waitFor(
-      async () => {
-        const { body } = await http(`${router}/v1/regions`, 'GET');
-        return ['fa', 'fb'].every((n) =>
-          body.replicas.some((r: any) => r.node === n && r.rttMs !== null && r.versions.length > 0),
-        );
-      },
-      { timeoutMs: 10_000 },
-    );
+    await waitUntilRouterSees(router, ['fa', 'fb'], 'h');
     const first = await http(
       `${router}/v1/collections/h/query`,
       'POST',

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNatsServer } from '../harness/nats-server.ts';
 import type { NatsServerHandle } from '../harness/nats-server.ts';
-import { TEST_KEYS, http, startCluster } from '../harness/services.ts';
+import { TEST_KEYS, http, startCluster, waitUntilRouterSees } from '../harness/services.ts';
 import type { TestCluster } from '../harness/services.ts';
-import { waitFor } from '../harness/wait-for.ts';
 
 let nats: NatsServerHandle;
 let cluster: TestCluster;
@@ -47,15 +46,7 @@ describe('a replica hosted in a router', () => {
       ack: 'sync',
     });
     expect(w.status).toBe(200);
-    await waitFor(
-      async () => {
-        const { body } = await http(`${rUs}/v1/regions`, 'GET');
-        return body.replicas.some(
-          (r: any) => r.node === 'r-eu' && r.rttMs !== null && r.versions.length > 0,
-        );
-      },
-      { timeoutMs: 10_000 },
-    );
+    await waitUntilRouterSees(rUs, ['r-eu'], 'rh');
     for (const level of ['strong', 'session', 'bounded', 'eventual']) {
       const q = await http(
         `${rUs}/v1/collections/rh/query`,

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNatsServer } from '../harness/nats-server.ts';
 import type { NatsServerHandle } from '../harness/nats-server.ts';
-import { http, startCluster } from '../harness/services.ts';
+import { http, startCluster, waitUntilRouterSees } from '../harness/services.ts';
 import type { TestCluster } from '../harness/services.ts';
-import { waitFor } from '../harness/wait-for.ts';
 
 let nats: NatsServerHandle;
 let cluster: TestCluster;
@@ -47,18 +46,7 @@ describe('services over HTTP', () => {
     });
     expect(w.status).toBe(200);
     expect(w.body.ack.replicated).toBe(true);
-    await waitFor(
-      async () => {
-        const { body } = await http(`${router}/v1/regions`, 'GET');
-        return body.replicas.some(
-          (r: any) =>
-            r.node === 'f1' &&
-            r.rttMs !== null &&
-            r.versions.some((v: any) => v.collection === 'docs'),
-        );
-      },
-      { timeoutMs: 10_000 },
-    );
+    await waitUntilRouterSees(router, ['f1'], 'docs');
     for (const level of ['eventual', 'bounded', 'session', 'strong']) {
       const q = await http(
         `${router}/v1/collections/docs/query`,
