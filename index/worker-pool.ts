@@ -14,11 +14,6 @@ import type { IndexErrorCode } from './errors.ts';
  */
 const bootstrap = fileURLToPath(new URL('./worker-bootstrap.mjs', import.meta.url));
 
-export interface WorkerTask<Req> {
-  request: Req;
-  transfer?: ArrayBuffer[];
-}
-
 interface Pending {
   request: unknown;
   transfer: ArrayBuffer[];
