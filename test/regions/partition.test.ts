@@ -237,7 +237,9 @@ describe('partition of a region', () => {
     const cutReads = rec
       .records()
       .filter((x): x is ReadRecord => x.type === 'read' && x.client.startsWith('cut-bounded'));
-    const servedInCut = cutReads.filter((x) => x.ok && inCut(x.start));
+    // Answered while the region was still cut off. (A read that waits across the heal may
+    // then be served by the primary, which is where the router falls back to.)
+    const servedInCut = cutReads.filter((x) => x.ok && inCut(x.start) && x.end < phase.healAt);
     const expired = failures.filter(
       (f) =>
         f.region === CUT &&
@@ -262,7 +264,7 @@ describe('partition of a region', () => {
     if (expired[0]) console.log('a 503 in the cut region:', JSON.stringify(expired[0].body));
     // Served in the cut only within the bound, from the cut region itself.
     for (const x of servedInCut) {
-      expect(x.region).toBe(CUT);
+      expect(x.region, JSON.stringify(x)).toBe(CUT);
       expect(x.stalenessMs).toBeLessThanOrEqual(BOUND);
       expect(x.start).toBeLessThan(phase.cutAt + BOUND);
     }
