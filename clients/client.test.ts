@@ -1,43 +1,19 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { encodePointColumns } from '../index/index.ts';
 import { ARROW_STREAM, ConsistencyLevels } from '../services/index.ts';
-import { startNatsServer } from '../test/harness/nats-server.ts';
-import type { NatsServerHandle } from '../test/harness/nats-server.ts';
-import { TEST_KEYS, startCluster } from '../test/harness/services.ts';
-import type { TestCluster } from '../test/harness/services.ts';
+import { PRIMARY_FOLLOWER_ROUTER, TEST_KEYS, useServiceCluster } from '../test/harness/services.ts';
 import { MeridianClient, MeridianError, isMeridianError, isNotFound } from './index.ts';
 import * as wire from './media-types.ts';
 
-let nats: NatsServerHandle;
-let cluster: TestCluster;
+const fx = useServiceCluster(['us-east', 'eu-west'], PRIMARY_FOLLOWER_ROUTER);
 let router: string;
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  cluster = await startCluster(
-    nats.url,
-    ['us-east', 'eu-west'],
-    [
-      { role: 'primary', region: 'us-east', node: 'p1' },
-      { role: 'follower', region: 'eu-west', node: 'f1' },
-      {
-        role: 'router',
-        region: 'eu-west',
-        node: 'r1',
-        overrides: { router: { hostReplica: false, probeIntervalMs: 200, hedgeAfterMs: 0 } },
-      },
-    ],
-  );
-  router = cluster.node('r1').url;
+  router = fx.cluster.node('r1').url;
   await admin().createCollection('docs', { dim: 3, metric: 'l2', model: 'm@1' });
-});
-
-afterAll(async () => {
-  await cluster?.close();
-  await nats?.stop();
 });
 
 function admin(url = router): MeridianClient {
@@ -214,7 +190,7 @@ describe('MeridianClient', () => {
   });
 
   it('returns a write whose ack timed out (202) as a result, not an error', async () => {
-    await cluster.stop('f1'); // eu-west can no longer apply anything
+    await fx.cluster.stop('f1'); // eu-west can no longer apply anything
     const w = await admin().upsert('docs', [{ id: 'late', vector: [2, 2, 2] }], {
       ack: 'sync',
       timeoutMs: 200,

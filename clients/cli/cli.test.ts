@@ -5,48 +5,32 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodePointColumns, writeFvecs, writeNpy } from '../../index/index.ts';
-import { startNatsServer } from '../../test/harness/nats-server.ts';
-import type { NatsServerHandle } from '../../test/harness/nats-server.ts';
-import { TEST_KEYS, TEST_TOKEN_SECRET, startCluster } from '../../test/harness/services.ts';
-import type { TestCluster } from '../../test/harness/services.ts';
+import {
+  PRIMARY_FOLLOWER_ROUTER,
+  TEST_KEYS,
+  TEST_TOKEN_SECRET,
+  useServiceCluster,
+} from '../../test/harness/services.ts';
 import { makeTempDir } from '../../test/harness/tmp.ts';
 import type { TempDir } from '../../test/harness/tmp.ts';
 
 const BIN = fileURLToPath(new URL('./bin.mjs', import.meta.url));
 const run = promisify(execFile);
 
-let nats: NatsServerHandle;
-let cluster: TestCluster;
+const fx = useServiceCluster(['us-east', 'eu-west'], PRIMARY_FOLLOWER_ROUTER);
 let tmp: TempDir;
 let env: NodeJS.ProcessEnv;
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  cluster = await startCluster(
-    nats.url,
-    ['us-east', 'eu-west'],
-    [
-      { role: 'primary', region: 'us-east', node: 'p1' },
-      { role: 'follower', region: 'eu-west', node: 'f1' },
-      {
-        role: 'router',
-        region: 'eu-west',
-        node: 'r1',
-        overrides: { router: { hostReplica: false, probeIntervalMs: 200, hedgeAfterMs: 0 } },
-      },
-    ],
-  );
   tmp = await makeTempDir('cli');
   env = {
     PATH: process.env.PATH,
-    MERIDIAN_URL: cluster.node('r1').url,
+    MERIDIAN_URL: fx.cluster.node('r1').url,
     MERIDIAN_API_KEY: TEST_KEYS.admin,
   };
 });
 
 afterAll(async () => {
-  await cluster?.close();
-  await nats?.stop();
   await tmp?.cleanup();
 });
 
@@ -250,7 +234,7 @@ describe('meridian CLI', () => {
         node: 'f9',
         http: { host: '127.0.0.1', port: 0 },
         dataDir: join(tmp.path, 'f9'),
-        nats: { servers: nats.url },
+        nats: { servers: fx.nats.url },
         auth: { keys: [{ key: TEST_KEYS.read, role: 'read' }] },
         tokenSecret: TEST_TOKEN_SECRET,
         log: { level: 'silent' },

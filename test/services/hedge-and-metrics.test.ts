@@ -1,25 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LinkProxy } from '../../services/wan/link-proxy.ts';
-import { startNatsServer } from '../harness/nats-server.ts';
-import type { NatsServerHandle } from '../harness/nats-server.ts';
-import { TEST_KEYS, http, startCluster, waitUntilRouterSees } from '../harness/services.ts';
-import type { TestCluster } from '../harness/services.ts';
+import { TEST_KEYS, http, useServiceCluster, waitUntilRouterSees } from '../harness/services.ts';
 
-let nats: NatsServerHandle;
-let cluster: TestCluster;
+const fx = useServiceCluster(
+  ['us-east', 'eu-west'],
+  [
+    { role: 'primary', region: 'us-east', node: 'p1' },
+    { role: 'follower', region: 'eu-west', node: 'fa' },
+    { role: 'follower', region: 'eu-west', node: 'fb' },
+  ],
+);
 const proxies: LinkProxy[] = [];
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  cluster = await startCluster(
-    nats.url,
-    ['us-east', 'eu-west'],
-    [
-      { role: 'primary', region: 'us-east', node: 'p1' },
-      { role: 'follower', region: 'eu-west', node: 'fa' },
-      { role: 'follower', region: 'eu-west', node: 'fb' },
-    ],
-  );
+  const { cluster } = fx;
   // The router reaches each follower through a link proxy it can slow down.
   const overrides: Record<string, string> = {};
   for (const name of ['fa', 'fb']) {
@@ -44,14 +38,12 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await cluster?.close();
   for (const p of proxies) await p.stop();
-  await nats?.stop();
 });
 
 describe('router hedging and metrics', () => {
   it('answers from the second-best replica when the best one turns slow, and counts it in /metrics', async () => {
-    const router = cluster.node('r1').url;
+    const router = fx.cluster.node('r1').url;
     expect(
       (await http(`${router}/v1/collections/h`, 'PUT', { dim: 2, metric: 'l2', model: 'm@1' }))
         .status,
@@ -86,7 +78,7 @@ describe('router hedging and metrics', () => {
     expect(metrics).toMatch(
       /meridian_query_seconds_count\{[^}]*level="eventual"[^}]*region="eu-west"/,
     );
-    const fm = await (await fetch(`${cluster.node('fa').url}/metrics`)).text();
+    const fm = await (await fetch(`${fx.cluster.node('fa').url}/metrics`)).text();
     expect(fm).toMatch(/meridian_wal_seq\{[^}]*kind="applied"/);
     expect(fm).toMatch(/meridian_replication_lag_ms\{[^}]*collection="h"/);
   });

@@ -1,42 +1,27 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startNatsServer } from '../harness/nats-server.ts';
-import type { NatsServerHandle } from '../harness/nats-server.ts';
-import { TEST_KEYS, http, startCluster, waitUntilRouterSees } from '../harness/services.ts';
-import type { TestCluster } from '../harness/services.ts';
+import { describe, expect, it } from 'vitest';
+import { TEST_KEYS, http, useServiceCluster, waitUntilRouterSees } from '../harness/services.ts';
 
-let nats: NatsServerHandle;
-let cluster: TestCluster;
-
-beforeAll(async () => {
-  nats = await startNatsServer();
-  cluster = await startCluster(
-    nats.url,
-    ['us-east', 'eu-west'],
-    [
-      { role: 'primary', region: 'us-east', node: 'p1' },
-      // eu-west's only replica lives inside its router.
-      { role: 'router', region: 'eu-west', node: 'r-eu' },
-      {
-        role: 'router',
-        region: 'us-east',
-        node: 'r-us',
-        overrides: { router: { hostReplica: false, probeIntervalMs: 100, hedgeAfterMs: 0 } },
-      },
-    ],
-  );
-});
-
-afterAll(async () => {
-  await cluster?.close();
-  await nats?.stop();
-});
+const fx = useServiceCluster(
+  ['us-east', 'eu-west'],
+  [
+    { role: 'primary', region: 'us-east', node: 'p1' },
+    // eu-west's only replica lives inside its router.
+    { role: 'router', region: 'eu-west', node: 'r-eu' },
+    {
+      role: 'router',
+      region: 'us-east',
+      node: 'r-us',
+      overrides: { router: { hostReplica: false, probeIntervalMs: 100, hedgeAfterMs: 0 } },
+    },
+  ],
+);
 
 describe('a replica hosted in a router', () => {
   // Regression: another router forwarding a strong read (with its resolved minSeq) to a
   // router-hosted replica got 400 "Unrecognized key: minSeq": the receiving router re-routed
   // the query instead of serving it from its replica.
   it('serves queries other routers forward to it, at every level', async () => {
-    const rUs = cluster.node('r-us').url;
+    const rUs = fx.cluster.node('r-us').url;
     expect(
       (await http(`${rUs}/v1/collections/rh`, 'PUT', { dim: 2, metric: 'l2', model: 'm@1' }))
         .status,
@@ -63,7 +48,7 @@ describe('a replica hosted in a router', () => {
       expect(q.body.results[0].id).toBe('a');
     }
     // Directly: a forwarded query (with minSeq) to the eu-west router is answered by its replica.
-    const res = await fetch(`${cluster.node('r-eu').url}/v1/collections/rh/query`, {
+    const res = await fetch(`${fx.cluster.node('r-eu').url}/v1/collections/rh/query`, {
       method: 'POST',
       headers: {
         authorization: `Bearer ${TEST_KEYS.read}`,
@@ -77,7 +62,7 @@ describe('a replica hosted in a router', () => {
     expect(body.node).toBe('r-eu');
     // Without the forwarding mark, minSeq is not part of the public API.
     const pub = await http(
-      `${cluster.node('r-eu').url}/v1/collections/rh/query`,
+      `${fx.cluster.node('r-eu').url}/v1/collections/rh/query`,
       'POST',
       { vector: [3, 4], k: 1, minSeq: 1 },
       TEST_KEYS.read,

@@ -1,38 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startNatsServer } from '../harness/nats-server.ts';
-import type { NatsServerHandle } from '../harness/nats-server.ts';
-import { http, startCluster, waitUntilRouterSees } from '../harness/services.ts';
-import type { TestCluster } from '../harness/services.ts';
+import { describe, expect, it } from 'vitest';
+import {
+  PRIMARY_FOLLOWER_ROUTER,
+  http,
+  useServiceCluster,
+  waitUntilRouterSees,
+} from '../harness/services.ts';
 
-let nats: NatsServerHandle;
-let cluster: TestCluster;
-
-beforeAll(async () => {
-  nats = await startNatsServer();
-  cluster = await startCluster(
-    nats.url,
-    ['us-east', 'eu-west'],
-    [
-      { role: 'primary', region: 'us-east', node: 'p1' },
-      { role: 'follower', region: 'eu-west', node: 'f1' },
-      {
-        role: 'router',
-        region: 'eu-west',
-        node: 'r1',
-        overrides: { router: { hostReplica: false, probeIntervalMs: 200, hedgeAfterMs: 0 } },
-      },
-    ],
-  );
-});
-
-afterAll(async () => {
-  await cluster?.close();
-  await nats?.stop();
-});
+const fx = useServiceCluster(['us-east', 'eu-west'], PRIMARY_FOLLOWER_ROUTER);
 
 describe('services over HTTP', () => {
   it('creates, writes, and reads through the router at every level', async () => {
-    const router = cluster.node('r1').url;
+    const router = fx.cluster.node('r1').url;
     const put = await http(`${router}/v1/collections/docs`, 'PUT', {
       dim: 3,
       metric: 'l2',
