@@ -45,6 +45,7 @@ import {
   formatReport,
 } from '../../test/harness/consistency-checker.ts';
 import { seededRandom } from '../../test/harness/datasets.ts';
+import { waitFor } from '../../test/harness/wait-for.ts';
 import { latencySummary, machineInfo, percentile, printTable, round, writeResult } from '../lib.ts';
 import type { BenchFlags } from '../lib.ts';
 import { renderRegionsChart } from './regions/chart.ts';
@@ -155,17 +156,9 @@ async function must<T>(p: Promise<{ status: number; body: unknown }>, what: stri
   return res.body as T;
 }
 
-async function waitUntil(ok: () => Promise<boolean>, timeoutMs: number, what: string) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await ok()) return;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+/** The test harness's poller: a predicate that throws counts as "not yet". */
+function waitUntil(ok: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  return waitFor(ok, { timeoutMs, intervalMs: 200, message: what });
 }
 
 /** Waits until every router sees the primary and its own region's follower at `seq`. */
