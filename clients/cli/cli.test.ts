@@ -9,8 +9,8 @@ import {
   PRIMARY_FOLLOWER_ROUTER,
   TEST_KEYS,
   TEST_TOKEN_SECRET,
-  useServiceCluster,
 } from '../../test/harness/services.ts';
+import { useServiceCluster } from '../../test/harness/service-fixture.ts';
 import { makeTempDir } from '../../test/harness/tmp.ts';
 import type { TempDir } from '../../test/harness/tmp.ts';
 

@@ -2,13 +2,10 @@
  * Real Meridian services (HTTP) for integration tests: a primary, followers and routers
  * in this process, each with its own data directory, on free ports.
  */
-import { afterAll, beforeAll } from 'vitest';
 import { closeIndexWorkers } from '../../index/index.ts';
 import { loadConfig, startNode } from '../../services/index.ts';
 import type { RunningNode, ServiceConfigInput } from '../../services/index.ts';
 import type { ApplyHooksOptions } from '../../sync/index.ts';
-import { startNatsServer } from './nats-server.ts';
-import type { NatsServerHandle } from './nats-server.ts';
 import { makeTempDir } from './tmp.ts';
 
 export const TEST_KEYS = {
@@ -170,38 +167,3 @@ export const PRIMARY_FOLLOWER_ROUTER: ServiceSpec[] = [
     overrides: { router: { hostReplica: false, probeIntervalMs: 200, hedgeAfterMs: 0 } },
   },
 ];
-
-export interface ClusterFixture {
-  readonly nats: NatsServerHandle;
-  readonly cluster: TestCluster;
-}
-
-/**
- * Registers a `beforeAll` that starts a nats-server and the cluster, and an `afterAll` that
- * stops both; the returned fixture's fields are usable once `beforeAll` has run.
- */
-export function useServiceCluster(regions: string[], specs: ServiceSpec[]): ClusterFixture {
-  let nats: NatsServerHandle | undefined;
-  let cluster: TestCluster | undefined;
-  beforeAll(async () => {
-    nats = await startNatsServer();
-    cluster = await startCluster(nats.url, regions, specs);
-  });
-  afterAll(async () => {
-    await cluster?.close();
-    await nats?.stop();
-  });
-  const ready = <T>(x: T | undefined, what: string): T => {
-    if (x === undefined)
-      throw new Error(`${what} is not started (use it inside a test or a later hook)`);
-    return x;
-  };
-  return {
-    get nats() {
-      return ready(nats, 'the nats-server');
-    },
-    get cluster() {
-      return ready(cluster, 'the cluster');
-    },
-  };
-}

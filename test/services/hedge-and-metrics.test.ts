@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LinkProxy } from '../../services/wan/link-proxy.ts';
-import { TEST_KEYS, http, useServiceCluster, waitUntilRouterSees } from '../harness/services.ts';
+import { TEST_KEYS, http, waitUntilRouterSees } from '../harness/services.ts';
+import { useServiceCluster } from '../harness/service-fixture.ts';
 
 const fx = useServiceCluster(
   ['us-east', 'eu-west'],

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { TEST_KEYS, http, useServiceCluster, waitUntilRouterSees } from '../harness/services.ts';
+import { TEST_KEYS, http, waitUntilRouterSees } from '../harness/services.ts';
+import { useServiceCluster } from '../harness/service-fixture.ts';
 
 const fx = useServiceCluster(
   ['us-east', 'eu-west'],

@@ -1,10 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  PRIMARY_FOLLOWER_ROUTER,
-  http,
-  useServiceCluster,
-  waitUntilRouterSees,
-} from '../harness/services.ts';
+import { PRIMARY_FOLLOWER_ROUTER, http, waitUntilRouterSees } from '../harness/services.ts';
+import { useServiceCluster } from '../harness/service-fixture.ts';
 
 const fx = useServiceCluster(['us-east', 'eu-west'], PRIMARY_FOLLOWER_ROUTER);
 
