@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
+import { bodyLimit } from './body-limit.ts';
 import type { Logger } from './logger.ts';
 import type { ServiceMetrics } from './metrics.ts';
 import { ApiError, toHttpError } from './errors.ts';
@@ -26,18 +26,7 @@ export function createBaseApp(o: BaseAppOptions): Hono {
     await next();
     o.metrics.requests.inc({ route: c.req.routePath, status: String(c.res.status) });
   });
-  app.use(
-    '/v1/*',
-    bodyLimit({
-      maxSize: o.maxBodyBytes,
-      onError: () => {
-        throw new ApiError(
-          'payload_too_large',
-          `request body is larger than ${o.maxBodyBytes} bytes`,
-        );
-      },
-    }),
-  );
+  app.use('/v1/*', bodyLimit(o.maxBodyBytes));
   app.get('/healthz', (c) => c.json({ ok: true }));
   app.get('/readyz', (c) => (o.ready() ? c.json({ ready: true }) : c.json({ ready: false }, 503)));
   app.get('/metrics', async (c) => {
