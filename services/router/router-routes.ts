@@ -1,19 +1,17 @@
 import type { Hono } from 'hono';
 import type { ClusterState } from '../../sync/index.ts';
-import { QueryBody } from '../api.ts';
 import type { RegionsResponse } from '../api.ts';
 import { readJson } from '../http/app.ts';
 import { requireRole } from '../http/auth.ts';
 import type { KeyRing } from '../http/auth.ts';
 import { ApiError } from '../http/errors.ts';
 import type { ServiceMetrics } from '../http/metrics.ts';
-import { parseBody } from '../validate.ts';
 import { forward } from './forward.ts';
 import { FORWARDED_HEADER } from './query-router.ts';
 import type { QueryRouter } from './query-router.ts';
 import { serveLocal } from '../query/serve-local.ts';
 import type { LocalQueryContext } from '../query/serve-local.ts';
-import { LocalQueryBody } from '../routes/query.ts';
+import { parseLocalQueryBody, parseQueryBody } from '../query/query-body.ts';
 import type { RttProber } from './rtt-prober.ts';
 
 export interface RouterRoutesOptions {
@@ -73,7 +71,7 @@ export function routerRoutes(app: Hono, o: RouterRoutesOptions): void {
     // forward queries (with a resolved minSeq) to it; it used to re-route them and reject
     // minSeq as an unknown field (400). A forwarded query is served by the hosted replica.
     if (o.local && c.req.header(FORWARDED_HEADER)) {
-      const fwd = parseBody(LocalQueryBody, await readJson(c.req));
+      const fwd = parseLocalQueryBody(await readJson(c.req));
       let outcome = 'error';
       try {
         const res = await serveLocal(o.local, c.req.param('name'), fwd);
@@ -86,7 +84,7 @@ export function routerRoutes(app: Hono, o: RouterRoutesOptions): void {
         );
       }
     }
-    const body = parseBody(QueryBody, await readJson(c.req));
+    const body = parseQueryBody(await readJson(c.req));
     let region = 'none';
     try {
       const res = await o.router.route(

@@ -1,16 +1,11 @@
 import type { Hono } from 'hono';
-import { z } from 'zod';
-import { QueryBody } from '../api.ts';
 import { readJson } from '../http/app.ts';
 import { requireRole } from '../http/auth.ts';
 import type { KeyRing } from '../http/auth.ts';
 import type { ServiceMetrics } from '../http/metrics.ts';
 import { serveLocal } from '../query/serve-local.ts';
 import type { LocalQueryContext } from '../query/serve-local.ts';
-import { parseBody } from '../validate.ts';
-
-/** The query body a replica accepts: the public one plus `minSeq`, a position a router already resolved. */
-export const LocalQueryBody = QueryBody.extend({ minSeq: z.number().int().min(0).optional() });
+import { parseLocalQueryBody } from '../query/query-body.ts';
 
 /** `POST /v1/collections/:name/query` answered from this node's own replica. */
 export function localQueryRoutes(
@@ -19,7 +14,7 @@ export function localQueryRoutes(
 ): void {
   app.post('/v1/collections/:name/query', requireRole(o.keys, 'read'), async (c) => {
     const started = performance.now();
-    const body = parseBody(LocalQueryBody, await readJson(c.req));
+    const body = parseLocalQueryBody(await readJson(c.req));
     let outcome = 'error';
     try {
       const res = await serveLocal(o.ctx, c.req.param('name'), body);
