@@ -9,11 +9,21 @@ import { ApiError } from './http/errors.ts';
 const VERSION = 'm1';
 
 export class TokenCodec {
+  /**
+   * The last token encoded: every answer carries one, and between two applied writes
+   * every answer carries the same, so one HMAC per applied position instead of per query.
+   */
+  private last = { seq: -1, token: '' };
+
   constructor(private readonly secret: string) {}
 
   encode(seq: number): string {
-    const body = `${VERSION}.${Math.max(0, Math.floor(seq)).toString(36)}`;
-    return `${body}.${this.mac(body)}`;
+    const n = Math.max(0, Math.floor(seq));
+    if (n === this.last.seq) return this.last.token;
+    const body = `${VERSION}.${n.toString(36)}`;
+    const token = `${body}.${this.mac(body)}`;
+    this.last = { seq: n, token };
+    return token;
   }
 
   /** The seq inside a token; throws `invalid_token` (400) when it is malformed or forged. */

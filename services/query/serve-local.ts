@@ -29,6 +29,8 @@ export async function serveLocal(
   ctx: LocalQueryContext,
   collection: string,
   q: LocalQuery,
+  /** The seq in `q.token`, when a router in this process has already verified it. */
+  verifiedTokenSeq?: number,
 ): Promise<QueryResponse> {
   const served = resolveServed(ctx, collection, q.model);
   // A replica outside the placement holds the definition (an empty view), never the data:
@@ -41,7 +43,7 @@ export async function serveLocal(
       { placement },
     );
   }
-  const tokenSeq = q.token ? ctx.tokens.decode(q.token) : 0;
+  const tokenSeq = verifiedTokenSeq ?? (q.token ? ctx.tokens.decode(q.token) : 0);
   const level: ConsistencyLevel = q.consistency;
   const waitMs = q.waitMs ?? ctx.defaultWaitMs;
   const bound = q.maxStalenessMs ?? served.settings.maxStalenessMs;

@@ -85,7 +85,7 @@ export class QueryRouter {
       } catch (err) {
         // The read-index round trip failed (a slow or cut link): the primary itself can
         // still answer a strong read, resolving its own commit position.
-        const res = await this.tryPrimary(collection, q, authorization, []);
+        const res = await this.tryPrimary(collection, q, authorization, [], tokenSeq);
         if (res) return res;
         throw new ApiError(
           'no_replica',
@@ -110,7 +110,7 @@ export class QueryRouter {
     const serve = async (c: Candidate): Promise<QueryResponse | null> => {
       try {
         // The replica got the client's token and answers with the merged position.
-        return await this.serveOn(c.replica.heartbeat, collection, q, req, authorization);
+        return await this.serveOn(c.replica.heartbeat, collection, q, req, authorization, tokenSeq);
       } catch (err) {
         // Only "this replica cannot serve it" moves on to the next; anything about the
         // request itself (or a bug) goes back to the client.
@@ -144,7 +144,7 @@ export class QueryRouter {
     // late (it answers every level itself, resolving strong against its own commit seq).
     const tried = [...pick.qualified].some((c) => c.replica.heartbeat.role === 'primary');
     if (!tried) {
-      const res = await this.tryPrimary(collection, q, authorization, refused);
+      const res = await this.tryPrimary(collection, q, authorization, refused, tokenSeq);
       if (res) return res;
     }
     throw new ApiError(
@@ -160,11 +160,13 @@ export class QueryRouter {
     q: QueryBody,
     req: Requirement,
     authorization: string,
+    tokenSeq: number,
   ): Promise<QueryResponse> {
     const body = { ...q, ...(req.minSeq > 0 ? { minSeq: req.minSeq } : {}), waitMs: 0 };
     const local = this.o.local;
     if (local && local.replica.region === r.region && local.replica.node === r.node) {
-      return serveLocal(local, collection, body);
+      // route() verified the token already: one HMAC, not two.
+      return serveLocal(local, collection, body, tokenSeq);
     }
     let res: Response;
     try {
@@ -197,6 +199,7 @@ export class QueryRouter {
     q: QueryBody,
     authorization: string,
     refused: RefusedReplica[],
+    tokenSeq: number,
   ): Promise<QueryResponse | null> {
     const b = this.o.state.staleness.lastBeacon;
     if (!b?.url) return null;
@@ -209,7 +212,7 @@ export class QueryRouter {
       placement: null,
     };
     try {
-      return await this.serveOn(endpoint, collection, q, none, authorization);
+      return await this.serveOn(endpoint, collection, q, none, authorization, tokenSeq);
     } catch (err) {
       if (
         err instanceof ApiError &&
