@@ -228,9 +228,12 @@ export class Catalog {
     return walLogOps.walEntriesAll(this.#c);
   }
 
-  /** Highest WAL seq ever stored by `appendWal` (0 when none): resume the WAL after it. */
-  storedWalSeq(): number {
-    return walLogOps.storedWalSeq(this.#c);
+  /**
+   * Highest WAL seq ever stored by `appendWal` (0 when none): resume the WAL after it.
+   * With a collection: the highest seq of that collection's entries.
+   */
+  storedWalSeq(collection?: string): number {
+    return walLogOps.storedWalSeq(this.#c, collection);
   }
 
   /** A node-level value (`node_state`), or `null` when unset. */

@@ -10,8 +10,12 @@ import { readTx, writeTx } from './transactions.ts';
 
 /** The highest WAL seq stored by `appendWal`; only `appendWal` moves it, and only forward. */
 export const WAL_STORED_SEQ_KEY = 'wal.storedSeq';
+/** The same, per collection: a leaf region's replica follows each collection's WAL on its own. */
+export const walStoredSeqKey = (collection: string): string =>
+  `${WAL_STORED_SEQ_KEY}.${collection}`;
 /** Keys that only catalog code may write, because they carry an invariant. */
-const RESERVED_KEYS: ReadonlySet<string> = new Set([WAL_STORED_SEQ_KEY]);
+const isReserved = (key: string): boolean =>
+  key === WAL_STORED_SEQ_KEY || key.startsWith(`${WAL_STORED_SEQ_KEY}.`);
 
 function checkKey(key: unknown): string {
   if (typeof key !== 'string' || key.length === 0 || key.length > 256) {
@@ -45,7 +49,7 @@ export function getNodeState(conn: OpenedDb, key: string): string | null {
 
 export function setNodeState(conn: OpenedDb, key: string, value: string): void {
   checkKey(key);
-  if (RESERVED_KEYS.has(key)) {
+  if (isReserved(key)) {
     throw new InvalidArgument(`node state key ${key} is maintained by the catalog itself`);
   }
   if (typeof value !== 'string') {

@@ -6,7 +6,12 @@
  */
 import { and, asc, eq, gt, lte, sql } from 'drizzle-orm';
 import { InvalidArgument } from './errors.ts';
-import { advanceNodeStateInt, readNodeState, WAL_STORED_SEQ_KEY } from './node-state.ts';
+import {
+  advanceNodeStateInt,
+  readNodeState,
+  WAL_STORED_SEQ_KEY,
+  walStoredSeqKey,
+} from './node-state.ts';
 import type { CatalogDb, OpenedDb } from './open.ts';
 import { manifests, replicaState, walLog } from './schema.ts';
 import { readTx, writeTx } from './transactions.ts';
@@ -114,6 +119,11 @@ export function appendWal(conn: OpenedDb, entries: ReadonlyArray<WalLogEntry>): 
       let added = 0;
       for (const row of fresh) added += insert.run({ ...row }).changes;
       advanceNodeStateInt(conn.db, WAL_STORED_SEQ_KEY, maxSeq);
+      const perCollection = new Map<string, number>();
+      for (const r of rows) {
+        perCollection.set(r.collection, Math.max(perCollection.get(r.collection) ?? 0, r.seq));
+      }
+      for (const [c, seq] of perCollection) advanceNodeStateInt(conn.db, walStoredSeqKey(c), seq);
       return added;
     }),
   );
@@ -166,9 +176,8 @@ export function walEntriesAll(conn: OpenedDb): StoredWalEntry[] {
   );
 }
 
-export function storedWalSeq(conn: OpenedDb): number {
-  const value = readTx(conn, 'reading the stored wal seq', () =>
-    readNodeState(conn.db, WAL_STORED_SEQ_KEY),
-  );
+export function storedWalSeq(conn: OpenedDb, collection?: string): number {
+  const key = collection === undefined ? WAL_STORED_SEQ_KEY : walStoredSeqKey(collection);
+  const value = readTx(conn, 'reading the stored wal seq', () => readNodeState(conn.db, key));
   return value === null ? 0 : Number(value);
 }

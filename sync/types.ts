@@ -29,7 +29,10 @@ export interface Heartbeat {
   region: string;
   node: string;
   role: 'primary' | 'follower';
-  /** Highest WAL seq this replica has applied, contiguously (global across collections). */
+  /**
+   * Highest WAL seq up to which this replica has applied every entry of the collections its
+   * region holds (global across collections; in the hub region, every collection).
+   */
   appliedSeq: number;
   /** Commit time (ms since epoch, primary's clock) of the WAL entry at appliedSeq. */
   appliedCommitTime: number;
@@ -54,6 +57,12 @@ export interface PrimaryBeacon {
   lastSeq: number;
   lastCommitTime: number;
   commits: Array<[firstSeq: number, firstTime: number, lastSeq: number]>;
+  /**
+   * The last committed seq of every collection that has WAL entries, as of `lastSeq`. A
+   * leaf region receives only its collections' entries; with this it knows that it has
+   * every entry of a collection up to `lastSeq` (ADR 0011).
+   */
+  collections?: Record<string, number>;
   time: number;
   intervalMs: number;
   url?: string;

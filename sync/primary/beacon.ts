@@ -11,6 +11,8 @@ import type { PrimaryBeacon } from '../types.ts';
 export class CommitBeacon {
   private lastSeq = 0;
   private lastCommitTime = 0;
+  /** Each collection's last committed seq: leaf regions close the gaps of other collections with it. */
+  private readonly collections: Record<string, number> = {};
   /** Buckets touched since the last beacon: [firstSeq, firstTime, lastSeq]. */
   private buckets: Array<[number, number, number]> = [];
   private lastBucket = -1;
@@ -27,8 +29,14 @@ export class CommitBeacon {
     },
   ) {}
 
-  /** Records a committed WAL seq (called after JetStream's durable ack). */
-  committed(seq: number, time = Date.now()): void {
+  /**
+   * Records a committed WAL seq of `collection` (called after JetStream's durable ack, in
+   * ack order). Without a collection (at start, the stream's last seq) only the position moves.
+   */
+  committed(seq: number, time = Date.now(), collection?: string): void {
+    if (collection !== undefined && seq > (this.collections[collection] ?? 0)) {
+      this.collections[collection] = seq;
+    }
     if (seq <= this.lastSeq) return;
     this.lastSeq = seq;
     this.lastCommitTime = time;
@@ -66,6 +74,7 @@ export class CommitBeacon {
       lastSeq: this.lastSeq,
       lastCommitTime: this.lastCommitTime,
       commits: this.buckets,
+      collections: this.collections,
       time: Date.now(),
       intervalMs: this.o.intervalMs,
       ...(this.o.url ? { url: this.o.url } : {}),

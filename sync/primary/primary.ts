@@ -24,7 +24,7 @@ import { AckTracker } from './ack-tracker.ts';
 import { CommitBeacon } from './beacon.ts';
 import { Sealer, defaultSealPolicy } from './sealer.ts';
 import type { SealPolicy } from './sealer.ts';
-import { WalWriter } from './wal-writer.ts';
+import { WalWriter, lastWalSeqOf } from './wal-writer.ts';
 import type { Appended } from './wal-writer.ts';
 
 export interface PrimaryOptions extends Omit<ReplicaOptions, 'role'> {
@@ -116,6 +116,10 @@ export class Primary {
   async start(): Promise<void> {
     await ensureStreams(this.o.link.jsm);
     const wal = await this.o.link.jsm.streams.info(Streams.wal);
+    for (const c of this.o.catalog.listCollections()) {
+      const last = await lastWalSeqOf(this.o.link.jsm, c.name);
+      if (last > 0) this.beacon.committed(last, Date.now(), c.name);
+    }
     this.beacon.committed(wal.state.last_seq, Date.now());
     this.acks.start();
     await this.replica.start();
@@ -224,7 +228,7 @@ export class Primary {
       // JetStream stores each once.
       const appended = await this.writer.append(part, parts.length === 1 ? msgId : `${msgId}:${i}`);
       const time = Date.now();
-      this.beacon.committed(appended.seq, time);
+      this.beacon.committed(appended.seq, time, part.collection);
       this.replica.applyWal([{ ...part, seq: appended.seq, time }]);
       duplicate &&= appended.duplicate;
       last = appended;

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { headers } from 'nats';
-import type { JetStreamClient } from 'nats';
-import { SyncError, fromNatsError } from '../errors.ts';
-import { Headers, Subjects } from '../subjects.ts';
+import type { JetStreamClient, JetStreamManager } from 'nats';
+import { SyncError, fromNatsError, jsErrorCode } from '../errors.ts';
+import { Headers, Streams, Subjects } from '../subjects.ts';
 import { encodeWalEntry } from '../wal-codec.ts';
 import type { WalEntry } from '../wal-codec.ts';
 
@@ -47,5 +47,16 @@ export class WalWriter {
         details: { msgId },
       });
     }
+  }
+}
+
+/** The seq of `collection`'s last WAL entry on the hub's WAL stream (0 when it has none). */
+export async function lastWalSeqOf(jsm: JetStreamManager, collection: string): Promise<number> {
+  try {
+    const m = await jsm.streams.getMessage(Streams.wal, { last_by_subj: Subjects.wal(collection) });
+    return m.seq;
+  } catch (err) {
+    if (jsErrorCode(err) === 10037 || /no message found/i.test(String(err))) return 0;
+    throw fromNatsError(err, `cannot read the last WAL entry of ${collection}`);
   }
 }
