@@ -12,6 +12,7 @@ import {
   Replica,
   connectNats,
   ensureMirrors,
+  leafLayout,
   ensureStreams,
   lastCollectionDef,
   requestCommitPosition,
@@ -133,6 +134,8 @@ export async function startNode(
       dataDir,
       region: config.region,
       node: config.node,
+      // A follower region's server holds only its placed collections' mirrors (ADR 0011).
+      ...(hubDomain ? { layout: leafLayout(hubDomain) } : {}),
       heartbeatMs: config.heartbeatMs,
       url,
       log,

@@ -1,6 +1,6 @@
 /**
  * The wire format of a segment on the SEGMENTS stream, shared by upload and fetch: a segment
- * is a run of chunk messages on `Subjects.segment(digest)`, each carrying its index, the
+ * is a run of chunk messages on `Subjects.segment(collection, digest)`, each carrying its index, the
  * chunk count, the segment's total bytes and the id of the upload that published it. A
  * "copy" is chunks 0..count-1 in stream order; a subject may hold several copies (a retried
  * upload after the duplicate window), and a reader takes the first one whose sha256 matches.

@@ -16,6 +16,8 @@ import { uploadSegment } from './segment-upload.ts';
 import { ensureStreams } from './streams.ts';
 import { Subjects } from './subjects.ts';
 
+/** Chunk subjects carry a collection; these tests use one. */
+const SEG_COLLECTION = 'docs';
 let server: NatsServerHandle;
 let link: NatsLink;
 let tmp: TempDir;
@@ -72,7 +74,7 @@ async function publishCopy(
       const at = opts.flip % opts.chunkBytes;
       chunk[at] = (chunk[at] as number) ^ 0x01;
     }
-    await link.js.publish(Subjects.segment(seg.digest), chunk, {
+    await link.js.publish(Subjects.segment(SEG_COLLECTION, seg.digest), chunk, {
       headers: chunkHeaders({
         index,
         count,
@@ -90,9 +92,17 @@ async function dirEntries(path: string): Promise<string[]> {
 describe('fetchSegment', () => {
   it('round-trips a 5 MiB file: same bytes, same digest, one chunk per ~MiB', async () => {
     const seg = await segment(5 * 1024 * 1024 + 7);
-    const up = await uploadSegment(link.js, link.jsm, { digest: seg.digest, path: seg.path });
+    const up = await uploadSegment(link.js, link.jsm, {
+      collection: SEG_COLLECTION,
+      digest: seg.digest,
+      path: seg.path,
+    });
     const destPath = dest();
-    const res = await fetchSegment(link.js, { digest: seg.digest, destPath });
+    const res = await fetchSegment(link.js, {
+      collection: SEG_COLLECTION,
+      digest: seg.digest,
+      destPath,
+    });
     const got = await readFile(destPath);
     expect(got.equals(seg.data)).toBe(true);
     expect(createHash('sha256').update(got).digest('hex')).toBe(seg.digest);
@@ -101,7 +111,11 @@ describe('fetchSegment', () => {
     expect(res.chunks).toBe(up.chunks);
     expect(await dirEntries(destPath)).toEqual(['segment.bin']);
 
-    const again = await fetchSegment(link.js, { digest: seg.digest, destPath });
+    const again = await fetchSegment(link.js, {
+      collection: SEG_COLLECTION,
+      digest: seg.digest,
+      destPath,
+    });
     expect(again).toMatchObject({ path: destPath, chunks: 0, bytes: seg.data.length });
   });
 
@@ -111,7 +125,11 @@ describe('fetchSegment', () => {
     await publishCopy(seg, { chunkBytes, uploadId: 'bad', flip: 600_000 });
     await publishCopy(seg, { chunkBytes, uploadId: 'good' });
     const destPath = dest();
-    const res = await fetchSegment(link.js, { digest: seg.digest, destPath });
+    const res = await fetchSegment(link.js, {
+      collection: SEG_COLLECTION,
+      digest: seg.digest,
+      destPath,
+    });
     expect((await readFile(destPath)).equals(seg.data)).toBe(true);
     expect(res.chunks).toBe(4);
   });
@@ -120,7 +138,11 @@ describe('fetchSegment', () => {
     const seg = await segment(1024 * 1024);
     await publishCopy(seg, { chunkBytes: 256 * 1024, uploadId: 'bad', flip: 1 });
     const destPath = dest();
-    const err = await fetchSegment(link.js, { digest: seg.digest, destPath }).catch((e) => e);
+    const err = await fetchSegment(link.js, {
+      collection: SEG_COLLECTION,
+      digest: seg.digest,
+      destPath,
+    }).catch((e) => e);
     expect(isSyncError(err, 'segment_corrupt')).toBe(true);
     expect(err.transient).toBe(true);
     expect(err.message).toContain(seg.digest);
@@ -132,19 +154,24 @@ describe('fetchSegment', () => {
     const chunkBytes = 256 * 1024;
     await publishCopy(seg, { chunkBytes, uploadId: 'died', indices: [0, 1] });
     await publishCopy(seg, { chunkBytes, uploadId: 'gap', indices: [0, 2, 3] });
-    await link.js.publish(Subjects.segment(seg.digest), Buffer.from('not a chunk'));
+    await link.js.publish(Subjects.segment(SEG_COLLECTION, seg.digest), Buffer.from('not a chunk'));
     await publishCopy(seg, { chunkBytes, uploadId: 'dup', indices: [0, 1, 1, 0] });
     // ...where index 0 restarts the copy, which then completes:
     await publishCopy(seg, { chunkBytes, uploadId: 'dup', indices: [1, 2, 2, 3] });
     const destPath = dest();
-    await fetchSegment(link.js, { digest: seg.digest, destPath });
+    await fetchSegment(link.js, { collection: SEG_COLLECTION, digest: seg.digest, destPath });
     expect((await readFile(destPath)).equals(seg.data)).toBe(true);
   });
 
   it('throws segment_missing after the timeout when the subject is empty', async () => {
     const digest = createHash('sha256').update(randomBytes(8)).digest('hex');
     const destPath = dest();
-    const err = await fetchSegment(link.js, { digest, destPath, timeoutMs: 300 }).catch((e) => e);
+    const err = await fetchSegment(link.js, {
+      collection: SEG_COLLECTION,
+      digest,
+      destPath,
+      timeoutMs: 300,
+    }).catch((e) => e);
     expect(isSyncError(err, 'segment_missing')).toBe(true);
     expect(err.transient).toBe(true);
     expect(await dirEntries(destPath)).toEqual([]);
@@ -152,10 +179,15 @@ describe('fetchSegment', () => {
 
   it('resumes after a crash from the chunk after the last one written', async () => {
     const seg = await segment(5 * 1024 * 1024);
-    await uploadSegment(link.js, link.jsm, { digest: seg.digest, path: seg.path });
+    await uploadSegment(link.js, link.jsm, {
+      collection: SEG_COLLECTION,
+      digest: seg.digest,
+      path: seg.path,
+    });
     const destPath = dest();
     const crash = new Error('simulated crash after chunk 2');
     const first = fetchSegment(link.js, {
+      collection: SEG_COLLECTION,
       digest: seg.digest,
       destPath,
       onChunk: (index) => {
@@ -170,6 +202,7 @@ describe('fetchSegment', () => {
 
     const seen: number[] = [];
     const res = await fetchSegment(link.js, {
+      collection: SEG_COLLECTION,
       digest: seg.digest,
       destPath,
       onChunk: (index) => void seen.push(index),
@@ -182,28 +215,42 @@ describe('fetchSegment', () => {
 
   it('rejects with `stopped` when aborted and resumes on the next call', async () => {
     const seg = await segment(2 * 1024 * 1024);
-    await uploadSegment(link.js, link.jsm, { digest: seg.digest, path: seg.path });
+    await uploadSegment(link.js, link.jsm, {
+      collection: SEG_COLLECTION,
+      digest: seg.digest,
+      path: seg.path,
+    });
     const destPath = dest();
     const ac = new AbortController();
     const err = await fetchSegment(link.js, {
+      collection: SEG_COLLECTION,
       digest: seg.digest,
       destPath,
       signal: ac.signal,
       onChunk: () => ac.abort(),
     }).catch((e) => e);
     expect(isSyncError(err, 'stopped')).toBe(true);
-    const res = await fetchSegment(link.js, { digest: seg.digest, destPath });
+    const res = await fetchSegment(link.js, {
+      collection: SEG_COLLECTION,
+      digest: seg.digest,
+      destPath,
+    });
     expect(res.resumedFrom).toBe(1);
     expect((await readFile(destPath)).equals(seg.data)).toBe(true);
   });
 
   it('completes a fetch across a nats-server restart in the middle of it', async () => {
     const seg = await segment(6 * 1024 * 1024);
-    await uploadSegment(link.js, link.jsm, { digest: seg.digest, path: seg.path });
+    await uploadSegment(link.js, link.jsm, {
+      collection: SEG_COLLECTION,
+      digest: seg.digest,
+      path: seg.path,
+    });
     const destPath = dest();
     let restarted = false;
     const pidBefore = server.pid;
     const res = await fetchSegment(link.js, {
+      collection: SEG_COLLECTION,
       digest: seg.digest,
       destPath,
       window: 2, // so that most chunks are still on the server when it restarts

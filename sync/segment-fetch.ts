@@ -25,8 +25,12 @@ import { Streams, Subjects } from './subjects.ts';
 
 /** Inputs of {@link fetchSegment}. */
 export interface FetchSegmentOptions {
+  /** The collection the segment belongs to (part of its chunk subject). */
+  collection: string;
   /** sha256 of the segment, lowercase hex. */
   digest: string;
+  /** The local stream holding the collection's chunks. Default the hub's SEGMENTS (see StreamLayout). */
+  stream?: string;
   /** Where the verified file ends up. Its directory is created if missing. */
   destPath: string;
   /** Chunks pulled ahead of the writer at most. Default 32, capped at {@link MAX_FETCH_WINDOW}. */
@@ -106,7 +110,7 @@ export async function fetchSegment(
       badCopies++;
       await partial.reset();
     }
-    const messages = await openChunkStream(js, opts.digest, partial.progress.streamSeq + 1, window);
+    const messages = await openChunkStream(js, opts, partial.progress.streamSeq + 1, window);
     const outcome = await readChunks(messages, partial, opts, timeoutMs, () => badCopies++);
     if (outcome === 'done') return done(partial, resumedFrom, ms());
     if (outcome === 'stopped') {
@@ -148,13 +152,13 @@ function done(partial: PartialCopy, resumedFrom: number, ms: number): FetchSegme
 
 async function openChunkStream(
   js: JetStreamClient,
-  digest: string,
+  { collection, digest, stream = Streams.segments }: FetchSegmentOptions,
   startSeq: number,
   window: number,
 ): Promise<ConsumerMessages> {
   try {
-    const consumer = await js.consumers.get(Streams.segments, {
-      filterSubjects: Subjects.segment(digest),
+    const consumer = await js.consumers.get(stream, {
+      filterSubjects: Subjects.segment(collection, digest),
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: startSeq,
     });

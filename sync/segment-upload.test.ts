@@ -14,6 +14,8 @@ import { uploadSegment } from './segment-upload.ts';
 import { ensureStreams } from './streams.ts';
 import { Streams, Subjects } from './subjects.ts';
 
+/** Chunk subjects carry a collection; these tests use one. */
+const SEG_COLLECTION = 'docs';
 let server: NatsServerHandle;
 let link: NatsLink;
 let tmp: TempDir;
@@ -40,7 +42,7 @@ async function segmentFile(bytes: number): Promise<{ path: string; digest: strin
 }
 
 async function messagesOn(digest: string): Promise<number> {
-  const subject = Subjects.segment(digest);
+  const subject = Subjects.segment(SEG_COLLECTION, digest);
   const info = await link.jsm.streams.info(Streams.segments, { subjects_filter: subject });
   return info.state.subjects?.[subject] ?? 0;
 }
@@ -49,7 +51,11 @@ describe('uploadSegment', () => {
   it('publishes a file as ~1 MiB chunks carrying index, count, size and upload id', async () => {
     const bytes = 5 * 1024 * 1024 + 123;
     const { path, digest } = await segmentFile(bytes);
-    const res = await uploadSegment(link.js, link.jsm, { digest, path });
+    const res = await uploadSegment(link.js, link.jsm, {
+      collection: SEG_COLLECTION,
+      digest,
+      path,
+    });
     const expected = Math.ceil(bytes / DEFAULT_CHUNK_BYTES);
     expect(res).toMatchObject({ chunks: expected, bytes, skipped: false });
     expect(await messagesOn(digest)).toBe(expected);
@@ -57,13 +63,13 @@ describe('uploadSegment', () => {
       seq:
         (
           await link.jsm.streams.getMessage(Streams.segments, {
-            last_by_subj: Subjects.segment(digest),
+            last_by_subj: Subjects.segment(SEG_COLLECTION, digest),
           })
         ).seq -
         (expected - 1),
     });
     const last = await link.jsm.streams.getMessage(Streams.segments, {
-      last_by_subj: Subjects.segment(digest),
+      last_by_subj: Subjects.segment(SEG_COLLECTION, digest),
     });
     const firstMeta = parseChunkHeaders(first.header);
     const lastMeta = parseChunkHeaders(last.header);
@@ -75,8 +81,16 @@ describe('uploadSegment', () => {
 
   it('skips a digest whose subject already holds a complete copy', async () => {
     const { path, digest } = await segmentFile(2 * 1024 * 1024);
-    const first = await uploadSegment(link.js, link.jsm, { digest, path });
-    const second = await uploadSegment(link.js, link.jsm, { digest, path });
+    const first = await uploadSegment(link.js, link.jsm, {
+      collection: SEG_COLLECTION,
+      digest,
+      path,
+    });
+    const second = await uploadSegment(link.js, link.jsm, {
+      collection: SEG_COLLECTION,
+      digest,
+      path,
+    });
     expect(first.skipped).toBe(false);
     expect(second).toMatchObject({ skipped: true, chunks: first.chunks });
     expect(await messagesOn(digest)).toBe(first.chunks);
@@ -85,6 +99,7 @@ describe('uploadSegment', () => {
   it('keeps a small window full and acked with small chunks', async () => {
     const { path, digest } = await segmentFile(1024 * 1024);
     const res = await uploadSegment(link.js, link.jsm, {
+      collection: SEG_COLLECTION,
       digest,
       path,
       window: 2,
@@ -97,7 +112,11 @@ describe('uploadSegment', () => {
   it('refuses a file whose bytes do not hash to its digest, publishing nothing', async () => {
     const { path } = await segmentFile(300_000);
     const wrong = createHash('sha256').update('something else').digest('hex');
-    const err = await uploadSegment(link.js, link.jsm, { digest: wrong, path }).catch((e) => e);
+    const err = await uploadSegment(link.js, link.jsm, {
+      collection: SEG_COLLECTION,
+      digest: wrong,
+      path,
+    }).catch((e) => e);
     expect(isSyncError(err, 'segment_corrupt')).toBe(true);
     expect(await messagesOn(wrong)).toBe(0);
   });
@@ -106,9 +125,12 @@ describe('uploadSegment', () => {
     const { path, digest } = await segmentFile(300_000);
     const ac = new AbortController();
     ac.abort();
-    const err = await uploadSegment(link.js, link.jsm, { digest, path, signal: ac.signal }).catch(
-      (e) => e,
-    );
+    const err = await uploadSegment(link.js, link.jsm, {
+      collection: SEG_COLLECTION,
+      digest,
+      path,
+      signal: ac.signal,
+    }).catch((e) => e);
     expect(isSyncError(err, 'stopped')).toBe(true);
     expect(await messagesOn(digest)).toBe(0);
   });
@@ -120,7 +142,7 @@ describe('uploadSegment', () => {
     // An earlier upload that published chunks 0 and 1, then died.
     for (const index of [0, 1]) {
       await link.js.publish(
-        Subjects.segment(digest),
+        Subjects.segment(SEG_COLLECTION, digest),
         data.subarray(index * chunkBytes, (index + 1) * chunkBytes),
         {
           msgID: `${digest}:${index}`,
@@ -128,7 +150,12 @@ describe('uploadSegment', () => {
         },
       );
     }
-    const res = await uploadSegment(link.js, link.jsm, { digest, path, chunkBytes });
+    const res = await uploadSegment(link.js, link.jsm, {
+      collection: SEG_COLLECTION,
+      digest,
+      path,
+      chunkBytes,
+    });
     expect(res).toMatchObject({ skipped: false, chunks: 4 });
     // Chunks 0 and 1 are duplicates inside the window: 2 + 2 messages, one complete copy.
     expect(await messagesOn(digest)).toBe(4);

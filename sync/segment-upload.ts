@@ -22,6 +22,8 @@ import { Streams, Subjects } from './subjects.ts';
 
 /** Inputs of {@link uploadSegment}. */
 export interface UploadSegmentOptions {
+  /** The collection the segment belongs to (part of the chunk subject, so regions mirror only theirs). */
+  collection: string;
   /** sha256 of the file, lowercase hex: the segment's name. */
   digest: string;
   /** The sealed segment file. */
@@ -46,7 +48,7 @@ export interface UploadSegmentResult {
 }
 
 /**
- * Publishes the segment file at `path` as chunks on `Subjects.segment(digest)`, unless the
+ * Publishes the segment file at `path` as chunks on `Subjects.segment(collection, digest)`, unless the
  * subject already holds a complete copy (then `skipped: true`, nothing published).
  *
  * - Refuses (`segment_corrupt`, not transient) a file whose sha256 is not `digest`, before
@@ -68,7 +70,7 @@ export async function uploadSegment(
   const window = positiveInt('window', opts.window ?? DEFAULT_WINDOW);
   const chunkBytes = positiveInt('chunkBytes', opts.chunkBytes ?? DEFAULT_CHUNK_BYTES);
   assertDigest(opts.digest);
-  const subject = Subjects.segment(opts.digest);
+  const subject = Subjects.segment(opts.collection, opts.digest);
   const bytes = (await stat(opts.path)).size;
   const chunks = chunkCountFor(bytes, chunkBytes);
   const ms = (): number => performance.now() - started;
@@ -103,7 +105,8 @@ export async function uploadSegment(
       const ack = js.publish(subject, data, {
         msgID: `${opts.digest}:${index}`,
         headers: chunkHeaders({ index, count: chunks, totalBytes: bytes, uploadId }),
-        expect: { streamName: Streams.segments },
+        // No `expect.streamName`: the header travels with the message, and a leaf region's
+        // per-collection mirror (another name) refuses it. The ack's stream is checked below.
       });
       // Observed later, in order; this only keeps an early rejection from being "unhandled".
       ack.catch(() => undefined);

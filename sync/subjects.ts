@@ -30,7 +30,12 @@ export const Subjects = {
   manifest: (collection: string, generation: string) =>
     `${P}.catalog.${collection}.manifest.${Buffer.from(generation, 'utf8').toString('hex')}`,
   segmentsAll: `${P}.seg.>`,
-  segment: (digest: string) => `${P}.seg.${digest}`,
+  /** A segment's chunks. The collection is in the subject so a region can mirror only its own. */
+  segment: (collection: string, digest: string) => `${P}.seg.${collection}.${digest}`,
+  segmentsOf: (collection: string) => `${P}.seg.${collection}.>`,
+  /** Every definition, and nothing else: what a leaf region's CATALOG mirror holds. */
+  collectionDefAll: `${P}.catalog.*.def`,
+  catalogOf: (collection: string) => `${P}.catalog.${collection}.>`,
   stateAll: `${P}.state.>`,
   /** The primary's commit position and time, published even when idle. */
   primaryState: `${P}.state.primary`,

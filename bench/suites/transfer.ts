@@ -16,6 +16,8 @@ import { uploadSegment } from '../../sync/segment-upload.ts';
 import { ensureStreams } from '../../sync/streams.ts';
 import { Streams, Subjects } from '../../sync/subjects.ts';
 
+/** Chunk subjects carry a collection; the transfer bench uses a scratch one. */
+const SEG_COLLECTION = 'bench-transfer';
 /**
  * Moves a random file of `bytes` bytes through uploadSegment + fetchSegment, then the same
  * chunks through raw JetStream, on the server at `url`; returns MB/s (10^6 bytes per second).
@@ -38,17 +40,21 @@ export async function measureTransfer(
   const dir = await mkdtemp(join(tmpdir(), 'meridian-bench-transfer-'));
   const data = randomBytes(bytes);
   const digest = createHash('sha256').update(data).digest('hex');
-  const scratch = Subjects.segment(`bench-raw-${randomUUID()}`);
+  const scratch = Subjects.segment(SEG_COLLECTION, `bench-raw-${randomUUID()}`);
   try {
     await ensureStreams(link.jsm);
     const path = join(dir, 'source.seg');
     await writeFile(path, data);
 
     let t = performance.now();
-    await uploadSegment(link.js, link.jsm, { digest, path });
+    await uploadSegment(link.js, link.jsm, { collection: SEG_COLLECTION, digest, path });
     const uploadMs = performance.now() - t;
     t = performance.now();
-    await fetchSegment(link.js, { digest, destPath: join(dir, 'fetched.seg') });
+    await fetchSegment(link.js, {
+      collection: SEG_COLLECTION,
+      digest,
+      destPath: join(dir, 'fetched.seg'),
+    });
     const fetchMs = performance.now() - t;
 
     t = performance.now();
@@ -68,7 +74,7 @@ export async function measureTransfer(
       raw_chunk_mb_s: mbs(putMs + getMs),
     };
   } finally {
-    for (const filter of [scratch, Subjects.segment(digest)]) {
+    for (const filter of [scratch, Subjects.segment(SEG_COLLECTION, digest)]) {
       await link.jsm.streams.purge(Streams.segments, { filter }).catch(() => undefined);
     }
     await link.close();

@@ -177,6 +177,7 @@ export class Sealer {
       dir: join(this.o.dataDir, 'segments'),
     });
     await uploadSegment(this.o.link.js, this.o.link.jsm, {
+      collection: s.settings.name,
       digest: built.digest,
       path: built.path,
     });

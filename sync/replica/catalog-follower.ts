@@ -7,6 +7,8 @@ import type { CollectionDef } from '../types.ts';
 export interface CatalogFollowerOptions {
   js: JetStreamClient;
   jsm: JetStreamManager;
+  /** The local stream to follow. Default the hub's CATALOG (see StreamLayout). */
+  stream?: string;
   onDefinition: (def: CollectionDef) => Promise<void> | void;
   onManifest: (manifest: Manifest) => Promise<void> | void;
   onError: (err: unknown) => void;
@@ -37,9 +39,10 @@ export class CatalogFollower {
   }
 
   async start(): Promise<void> {
-    const info = await this.o.jsm.streams.info(Streams.catalog);
+    const stream = this.o.stream ?? Streams.catalog;
+    const info = await this.o.jsm.streams.info(stream);
     if (info.state.messages === 0) this.markCaughtUp();
-    const consumer = await this.o.js.consumers.get(Streams.catalog, {
+    const consumer = await this.o.js.consumers.get(stream, {
       filterSubjects: Subjects.catalogAll,
       deliver_policy: DeliverPolicy.LastPerSubject,
     });

@@ -6,6 +6,8 @@ import { isSegmentIntegrityError, loadSegment } from '../../index/index.ts';
 import type { Segment } from '../../index/index.ts';
 import type { Catalog, Manifest } from '../../catalog/index.ts';
 import { SyncError } from '../errors.ts';
+import { hubLayout } from '../layout.ts';
+import type { StreamLayout } from '../layout.ts';
 import { fetchSegment } from '../segment-fetch.ts';
 import type { ServedViews } from './views.ts';
 
@@ -45,6 +47,8 @@ export interface ManifestApplierOptions {
   catalog: Catalog;
   views: ServedViews;
   segmentsDir: string;
+  /** Where this region keeps each collection's segment chunks. Default the hub's streams. */
+  layout?: StreamLayout;
   hooks?: ApplyHooksOptions;
   /** How many segments to fetch at once. */
   fetchParallelism?: number;
@@ -92,7 +96,7 @@ export class ManifestApplier {
     const missing = m.segments
       .map((s) => s.digest)
       .filter((d) => !current.has(d) && !existsSync(this.segmentPath(d)));
-    await this.fetchAll(missing);
+    await this.fetchAll(m.collection, missing);
 
     await stage('verify');
     const segments: Segment[] = [];
@@ -143,18 +147,25 @@ export class ManifestApplier {
     }
   }
 
-  private async fetchAll(digests: string[]): Promise<void> {
+  /** Fetches one segment of `collection` from this region's stream, unless it is on disk. */
+  async fetch(collection: string, digest: string): Promise<void> {
+    const onFetchChunk = this.o.hooks?.onFetchChunk;
+    await fetchSegment(this.o.js, {
+      collection,
+      digest,
+      stream: (this.o.layout ?? hubLayout).segments(collection),
+      destPath: this.segmentPath(digest),
+      ...(onFetchChunk ? { onChunk: (i: number, n: number) => onFetchChunk(digest, i, n) } : {}),
+    });
+  }
+
+  private async fetchAll(collection: string, digests: string[]): Promise<void> {
     const queue = [...digests];
     const workers = Array.from(
       { length: Math.min(queue.length, this.o.fetchParallelism ?? 2) },
       async () => {
         for (let d = queue.shift(); d !== undefined; d = queue.shift()) {
-          const onFetchChunk = this.o.hooks?.onFetchChunk;
-          await fetchSegment(this.o.js, {
-            digest: d,
-            destPath: this.segmentPath(d),
-            ...(onFetchChunk ? { onChunk: (i: number, n: number) => onFetchChunk(d, i, n) } : {}),
-          });
+          await this.fetch(collection, d);
         }
       },
     );

@@ -4,10 +4,13 @@ import { join } from 'node:path';
 import type { Catalog, Manifest } from '../../catalog/index.ts';
 import { lastCollectionDef } from '../catalog-stream.ts';
 import type { NatsLink } from '../connection.ts';
+import type { Subscription } from 'nats';
 import { SyncError } from '../errors.ts';
-import { fetchSegment } from '../segment-fetch.ts';
-import { Streams, assertSubjectToken } from '../subjects.ts';
-import type { Heartbeat } from '../types.ts';
+import { hubLayout } from '../layout.ts';
+import type { StreamLayout } from '../layout.ts';
+import { ensureCollectionMirrors } from '../mirrors.ts';
+import { Streams, Subjects, assertSubjectToken } from '../subjects.ts';
+import type { CollectionDef, Heartbeat, PrimaryBeacon } from '../types.ts';
 import { decodeWalEntry } from '../wal-codec.ts';
 import type { SeqWalEntry } from '../wal-codec.ts';
 import { CatalogFollower } from './catalog-follower.ts';
@@ -15,6 +18,7 @@ import { applyCollectionDef } from './collection-def.ts';
 import { HeartbeatPublisher } from './heartbeat.ts';
 import { ManifestApplier } from './manifest-applier.ts';
 import type { AppliedManifest, ApplyHooksOptions } from './manifest-applier.ts';
+import { PlacedPosition } from './placed-position.ts';
 import { ServedViews } from './views.ts';
 import { WalFollower } from './wal-follower.ts';
 import type { ServedGeneration } from './views.ts';
@@ -27,6 +31,12 @@ export interface ReplicaOptions {
   region: string;
   node: string;
   role?: Heartbeat['role'];
+  /**
+   * Which local streams hold what. Default the hub's: every collection in one set of
+   * streams. A leaf region's layout has per-collection mirrors of its placed collections
+   * only (ADR 0011).
+   */
+  layout?: StreamLayout;
   heartbeatMs?: number;
   /** First delay before retrying a manifest that failed to apply (doubles up to 5 s). */
   retryMs?: number;
@@ -57,6 +67,16 @@ export class Replica {
   private readonly segmentsDir: string;
   private catalogFollower: CatalogFollower | null = null;
   private walFollower: WalFollower | null = null;
+  private readonly layout: StreamLayout;
+  /** Leaf layout: the position, closed over other regions' collections by the primary's beacons. */
+  private placed: PlacedPosition | null = null;
+  /** Leaf layout: per placed collection, its manifest and WAL followers (once started). */
+  private readonly collectionFollowers = new Map<
+    string,
+    Promise<{ catalog: CatalogFollower; wal: WalFollower } | null>
+  >();
+  private beaconSub: Subscription | null = null;
+  private lastAnnounced = -1;
   private heartbeat: HeartbeatPublisher | null = null;
   private readonly pending = new Map<string, Manifest>();
   private readonly running = new Map<string, Promise<void>>();
@@ -73,22 +93,27 @@ export class Replica {
     this.region = assertSubjectToken('region', opts.region);
     this.node = assertSubjectToken('node', opts.node);
     this.segmentsDir = join(opts.dataDir, 'segments');
+    this.layout = opts.layout ?? hubLayout;
     this.applier = new ManifestApplier({
       js: opts.link.js,
       catalog: opts.catalog,
       views: this.views,
       segmentsDir: this.segmentsDir,
+      layout: this.layout,
       hooks: opts.hooks,
       ...(opts.onManifestApplied ? { onApplied: opts.onManifestApplied } : {}),
     });
   }
 
-  /** Highest WAL seq applied, contiguously. */
+  /**
+   * Highest WAL seq up to which every entry of the collections held here is applied (in
+   * the hub region: contiguously, every collection).
+   */
   get appliedSeq(): number {
-    return this.position.seq;
+    return this.placed ? this.placed.seq : this.position.seq;
   }
   get appliedCommitTime(): number {
-    return this.position.commitTime;
+    return this.placed ? this.placed.commitTime : this.position.commitTime;
   }
   /** True once the WAL has been applied up to where it stood when this replica started following it. */
   get caughtUp(): boolean {
@@ -110,6 +135,7 @@ export class Replica {
    * and, once that initial sync is applied, the WAL from where this node's data stops.
    */
   async follow(): Promise<void> {
+    if (this.layout.kind === 'leaf') return this.followPlaced();
     this.catalogFollower = new CatalogFollower({
       js: this.o.link.js,
       jsm: this.o.link.jsm,
@@ -160,8 +186,14 @@ export class Replica {
     this.stopped = true;
     for (const wake of [...this.sleepers]) wake();
     this.heartbeat?.stop();
+    this.beaconSub?.unsubscribe();
     await this.catalogFollower?.stop();
     await this.walFollower?.stop();
+    for (const f of this.collectionFollowers.values()) {
+      const started = await f.catch(() => null);
+      await started?.catalog.stop();
+      await started?.wal.stop();
+    }
     await Promise.allSettled(this.running.values());
   }
 
@@ -215,8 +247,8 @@ export class Replica {
       region: this.region,
       node: this.node,
       role: this.o.role ?? 'follower',
-      appliedSeq: this.o.readSeq?.() ?? this.position.seq,
-      appliedCommitTime: this.position.commitTime,
+      appliedSeq: this.o.readSeq?.() ?? this.appliedSeq,
+      appliedCommitTime: this.appliedCommitTime,
       collections: this.views.states(),
       ...(this.o.url ? { url: this.o.url } : {}),
       time: Date.now(),
@@ -226,7 +258,7 @@ export class Replica {
 
   /** Announces the applied position now (the primary does after each write it applies). */
   announce(): void {
-    this.heartbeat?.announce(this.region, this.node, this.o.readSeq?.() ?? this.position.seq);
+    this.heartbeat?.announce(this.region, this.node, this.o.readSeq?.() ?? this.appliedSeq);
     this.notify();
   }
 
@@ -261,8 +293,12 @@ export class Replica {
         const segments = [];
         for (const ref of m.segments) {
           const path = this.applier.segmentPath(ref.digest);
-          if (!existsSync(path))
-            await fetchSegment(this.o.link.js, { digest: ref.digest, destPath: path });
+          if (!existsSync(path)) {
+            if (this.layout.hubDomain) {
+              await ensureCollectionMirrors(this.o.link.jsm, this.layout.hubDomain, settings.name);
+            }
+            await this.applier.fetch(settings.name, ref.digest);
+          }
           segments.push(await this.applier.loadVerified(ref.digest, m, g.dim));
         }
         served.view.install({ segments, tombstones: m.tombstones, coversSeq: m.coversSeq });
@@ -277,6 +313,155 @@ export class Replica {
     this.applyWal(entries);
     const last = entries[entries.length - 1];
     if (last) this.position = { seq: last.seq, commitTime: 0 };
+  }
+
+  /**
+   * Leaf layout (ADR 0011): follows the region's mirror of every collection definition;
+   * for each collection placed here it sets up the region's mirrors of that collection and
+   * follows its manifests and WAL entries; the primary's beacons close the position over
+   * the gaps other regions' collections leave in the WAL.
+   */
+  private async followPlaced(): Promise<void> {
+    const placed = new PlacedPosition(0);
+    this.placed = placed;
+    for (const s of this.o.catalog.listCollections()) {
+      if (this.keeps(s.name)) placed.hold(s.name, this.placedFloor(s.name));
+      else placed.exclude(s.name);
+    }
+    const onBeacon = (b: PrimaryBeacon) => {
+      placed.observe(b);
+      this.positionChanged();
+    };
+    this.beaconSub = this.o.link.nc.subscribe(Subjects.primaryState, {
+      callback: (_e, m) => {
+        try {
+          onBeacon(JSON.parse(Buffer.from(m.data).toString('utf8')) as PrimaryBeacon);
+        } catch (err) {
+          this.log('bad primary beacon', { err: String(err) });
+        }
+      },
+    });
+    const last = await this.o.link.jsm.streams
+      .getMessage(Streams.state, { last_by_subj: Subjects.primaryState })
+      .catch(() => null);
+    if (last) onBeacon(JSON.parse(Buffer.from(last.data).toString('utf8')) as PrimaryBeacon);
+
+    this.catalogFollower = new CatalogFollower({
+      js: this.o.link.js,
+      jsm: this.o.link.jsm,
+      stream: this.layout.definitions,
+      onDefinition: async (def) => {
+        await applyCollectionDef(this.o.catalog, this.views, def);
+        this.placeDefinition(def);
+      },
+      // The region's CATALOG mirror holds definitions only; manifests come per collection.
+      onManifest: () => undefined,
+      onError: (err) => this.log('catalog follower error', { err: String(err) }),
+    });
+    await this.catalogFollower.start();
+    await this.catalogFollower.initialSync;
+    for (const s of this.o.catalog.listCollections()) {
+      if (this.keeps(s.name)) this.followCollection(s.name);
+    }
+    await Promise.all(this.collectionFollowers.values());
+    this.walTargetAtStart = 0;
+    this.heartbeat = new HeartbeatPublisher({
+      nc: this.o.link.nc,
+      intervalMs: this.o.heartbeatMs ?? 1_000,
+      build: () => this.heartbeatBody(),
+    });
+    this.heartbeat.start();
+  }
+
+  private placeDefinition(def: CollectionDef): void {
+    const name = def.settings.name;
+    if (this.keeps(name)) {
+      this.placed?.hold(name, this.placedFloor(name));
+      this.followCollection(name);
+    } else {
+      this.placed?.exclude(name);
+    }
+    this.positionChanged();
+  }
+
+  /** How far this node's data dir has every WAL entry of `collection`. */
+  private placedFloor(collection: string): number {
+    const covers = this.views
+      .all()
+      .filter((s) => s.settings.name === collection)
+      .map((s) => s.view.coversSeq);
+    const floor = covers.length ? Math.min(...covers) : 0;
+    return Math.max(this.o.catalog.storedWalSeq(collection), floor);
+  }
+
+  /** Starts following one placed collection (once); retried with backoff until it starts. */
+  private followCollection(collection: string): void {
+    if (this.collectionFollowers.has(collection) || this.stopped) return;
+    const start = async () => {
+      for (let attempt = 0; !this.stopped; attempt++) {
+        try {
+          return await this.startCollectionFollowers(collection);
+        } catch (err) {
+          this.log('cannot follow collection', { collection, err: errorMessage(err) });
+          await this.sleep(Math.min(5_000, 200 * 2 ** attempt));
+        }
+      }
+      return null;
+    };
+    this.collectionFollowers.set(collection, start());
+  }
+
+  private async startCollectionFollowers(
+    collection: string,
+  ): Promise<{ catalog: CatalogFollower; wal: WalFollower }> {
+    const { link } = this.o;
+    await ensureCollectionMirrors(link.jsm, this.layout.hubDomain!, collection);
+    const catalog = new CatalogFollower({
+      js: link.js,
+      jsm: link.jsm,
+      stream: this.layout.manifests(collection),
+      onDefinition: (def) => applyCollectionDef(this.o.catalog, this.views, def),
+      onManifest: (m) => this.enqueue(m),
+      onError: (err) => this.log('catalog follower error', { collection, err: String(err) }),
+    });
+    await catalog.start();
+    await catalog.initialSync;
+    const prefix = `${collection}\u0000`;
+    await Promise.all([...this.firstTries].filter(([k]) => k.startsWith(prefix)).map(([, p]) => p));
+    const startSeq = this.placedFloor(collection) + 1;
+    this.placed?.hold(collection, startSeq - 1);
+    const wal = new WalFollower({
+      js: link.js,
+      jsm: link.jsm,
+      catalog: this.o.catalog,
+      stream: this.layout.wal(collection),
+      durable: `replica_${this.region}_${this.node}__${collection}`,
+      startSeq,
+      apply: (entries) => this.applyWal(entries),
+      keeps: (e) => this.keeps(e.collection),
+      awaitDefinition: (c, g) => this.awaitDefinition(c, g),
+      onPosition: (seq) => {
+        this.placed?.advance(collection, seq);
+        this.positionChanged();
+      },
+      onError: (err) => this.log('WAL follower error', { collection, err: String(err) }),
+      ...(this.o.hooks?.beforeWalBatch ? { beforeBatch: this.o.hooks.beforeWalBatch } : {}),
+    });
+    await wal.start();
+    if (this.stopped) {
+      await catalog.stop();
+      await wal.stop();
+    }
+    return { catalog, wal };
+  }
+
+  /** Announces a new position (leaf layout), once per change. */
+  private positionChanged(): void {
+    const seq = this.appliedSeq;
+    if (seq === this.lastAnnounced) return;
+    this.lastAnnounced = seq;
+    this.heartbeat?.announce(this.region, this.node, seq);
+    this.notify();
   }
 
   private enqueue(m: Manifest): void {

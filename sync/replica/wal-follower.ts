@@ -10,7 +10,9 @@ export interface WalFollowerOptions {
   js: JetStreamClient;
   jsm: JetStreamManager;
   catalog: Catalog;
-  /** Durable consumer name: one per replica node. */
+  /** The local stream to follow. Default the hub's WAL (a leaf region has one per collection). */
+  stream?: string;
+  /** Durable consumer name: one per replica node (and stream). */
   durable: string;
   /** The first WAL seq this replica needs (used when the consumer is created or recreated). */
   startSeq: number;
@@ -48,13 +50,16 @@ export class WalFollower {
   private loop: Promise<void> | null = null;
   private stopped = false;
 
+  private readonly stream: string;
+
   constructor(opts: WalFollowerOptions) {
     this.o = opts;
+    this.stream = opts.stream ?? Streams.wal;
   }
 
   async start(): Promise<void> {
     await this.ensureConsumer();
-    const consumer = await this.o.js.consumers.get(Streams.wal, this.o.durable);
+    const consumer = await this.o.js.consumers.get(this.stream, this.o.durable);
     this.messages = await consumer.consume({ max_messages: this.o.batchSize ?? 256 });
     this.loop = this.run(this.messages);
   }
@@ -75,16 +80,16 @@ export class WalFollower {
   private async ensureConsumer(): Promise<void> {
     const { jsm, durable, startSeq } = this.o;
     try {
-      const info = await jsm.consumers.info(Streams.wal, durable).catch((err) => {
+      const info = await jsm.consumers.info(this.stream, durable).catch((err) => {
         if (jsErrorCode(err) === 10014 || /consumer not found/i.test(String(err))) return null;
         throw err;
       });
       if (info && info.ack_floor.stream_seq >= startSeq) {
-        await jsm.consumers.delete(Streams.wal, durable);
+        await jsm.consumers.delete(this.stream, durable);
       } else if (info) {
         return;
       }
-      await jsm.consumers.add(Streams.wal, {
+      await jsm.consumers.add(this.stream, {
         durable_name: durable,
         ack_policy: AckPolicy.Explicit,
         deliver_policy: startSeq <= 1 ? DeliverPolicy.All : DeliverPolicy.StartSequence,

@@ -1,18 +1,15 @@
 /**
- * Placement (DESIGN.md, Reads and consistency): "A collection placed in some regions is
- * never copied to, or served from, any other region." A collection placed in us-east and
- * eu-west is served there, and ap-south's follower neither stores it (no segment files,
- * no applied manifest, no WAL log rows) nor serves it; its router answers 404
- * `wrong_region` naming where the collection lives.
- *
- * What this test does NOT check: ap-south's NATS server still receives the collection's
- * bytes. Its leaf mirrors copy the hub's WAL, CATALOG and SEGMENTS streams whole, so the
- * placed collection's WAL entries and segment chunks sit in ap-south's JetStream store
- * (`<baseDir>/nats-ap-south`) even though no Meridian node there keeps or serves them —
- * the known gap recorded in docs/decisions/0007. This test asserts only what Meridian's
- * nodes store and serve, not what the region's NATS store holds.
+ * Placement (DESIGN.md, Reads and consistency; issue #5): "a collection placed in some
+ * regions is never mirrored to, stored in or served from any other region". A collection
+ * placed in us-east and eu-west is served there, and in ap-south
+ * - its NATS server holds none of its WAL entries, manifests or segment chunks (only its
+ *   definition, so the region can say where it lives; ADR 0011),
+ * - its WAN link does not carry its writes,
+ * - its follower stores nothing of it (no segment files, no applied manifest, no WAL log
+ *   rows) and serves nothing: its router answers 404 `wrong_region` naming the regions.
  */
 import Database from 'better-sqlite3';
+import { connect } from 'nats';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../harness/datasets.ts';
@@ -73,6 +70,34 @@ function catalogRows(dataDir: string, collection: string) {
     db.close();
   }
 }
+
+/**
+ * How many messages on `subjects` (a wildcard) each stream of a region's NATS server holds,
+ * summed, and the names of its streams.
+ */
+async function storedOn(natsUrl: string, subjects: string) {
+  const nc = await connect({ servers: natsUrl });
+  try {
+    const jsm = await nc.jetstreamManager();
+    let messages = 0;
+    const streams: string[] = [];
+    for await (const s of jsm.streams.list()) {
+      streams.push(s.config.name);
+      const info = await jsm.streams.info(s.config.name, { subjects_filter: subjects });
+      for (const n of Object.values(info.state.subjects ?? {})) messages += n;
+    }
+    return { messages, streams };
+  } finally {
+    await nc.close();
+  }
+}
+
+/** The data subjects of a collection: WAL entries, manifests, segment chunks (not its definition). */
+const dataSubjects = (c: string) => [
+  `meridian.wal.${c}`,
+  `meridian.catalog.${c}.manifest.>`,
+  `meridian.seg.${c}.>`,
+];
 
 describe('placement', () => {
   it('a collection placed in us-east and eu-west is never stored in or served from ap-south', async () => {
@@ -148,7 +173,30 @@ describe('placement', () => {
     const euFiles = segmentFiles(cluster.dataDir('eu-west', 'follower'));
     for (const d of euPlaced.digests) expect(euFiles.has(d)).toBe(true);
 
-    // … but ap-south holds none of it: no segment file, no manifest, no WAL log row.
+    // At the NATS level: eu-west's server holds the placed collection's WAL entries,
+    // manifests and chunks, and ap-south's holds those of the control collection …
+    for (const subjects of dataSubjects(PLACED)) {
+      expect(
+        (await storedOn(eu.natsUrl, subjects)).messages,
+        `eu-west ${subjects}`,
+      ).toBeGreaterThan(0);
+    }
+    for (const subjects of dataSubjects(EVERYWHERE)) {
+      expect(
+        (await storedOn(ap.natsUrl, subjects)).messages,
+        `ap-south ${subjects}`,
+      ).toBeGreaterThan(0);
+    }
+    // … but not one message of the placed collection's data is stored in ap-south's server,
+    // and it has no stream for it; its definition is there (it says where the collection lives).
+    for (const subjects of dataSubjects(PLACED)) {
+      const stored = await storedOn(ap.natsUrl, subjects);
+      expect(stored.messages, `ap-south ${subjects}`).toBe(0);
+      expect(stored.streams.filter((n) => n.endsWith(`__${PLACED}`))).toEqual([]);
+    }
+    expect((await storedOn(ap.natsUrl, `meridian.catalog.${PLACED}.def`)).messages).toBe(1);
+
+    // … and ap-south's follower holds none of it: no segment file, no manifest, no WAL log row.
     for (const d of euPlaced.digests)
       expect(apFiles.has(d), `segment ${d} in ap-south`).toBe(false);
     const apPlaced = catalogRows(apDir, PLACED);
@@ -213,5 +261,38 @@ describe('placement', () => {
     expect(ctl.status).toBe(200);
     expect(ctl.body.region).toBe('ap-south');
     expect(ctl.body.results[0].id).toBe('p0');
+
+    // The WAN link to ap-south does not carry the placed collection's writes: a write of
+    // ~200 KiB to it crosses the hub→eu-west link and not the hub→ap-south one.
+    const euLink = cluster.links.get('nats:us-east~eu-west')!;
+    const apLink = cluster.links.get('nats:us-east~ap-south')!;
+    const before = { eu: euLink.counters.backward, ap: apLink.counters.backward };
+    const big = Array.from({ length: 3_000 }, (_, i) => ({
+      id: `big${i}`,
+      vector: Array.from({ length: DIM }, () => rand()),
+    }));
+    const w = await api(`${us.routerUrl}/v1/collections/${PLACED}/points`, 'POST', { points: big });
+    expect(w.status).toBe(200);
+    const bigSeq = w.body.seq as number;
+    await waitFor(
+      async () => {
+        const r = await api(`${us.routerUrl}/v1/regions`, 'GET');
+        return r.body.replicas.every(
+          (x: { region: string; appliedSeq: number }) => x.appliedSeq >= bigSeq,
+        );
+      },
+      { message: `every replica at seq ${bigSeq}` },
+    );
+    const euBytes = euLink.counters.backward - before.eu;
+    const apBytes = apLink.counters.backward - before.ap;
+    const payload = big.length * DIM * 4;
+    console.log(
+      `write of ${big.length} × ${DIM} to ${PLACED}: hub→eu-west ${euBytes} B, hub→ap-south ${apBytes} B`,
+    );
+    expect(euBytes, 'the write reached eu-west over its link').toBeGreaterThan(payload);
+    // Beacons and heartbeats still flow to ap-south; the write's bytes do not.
+    expect(apBytes, `hub→ap-south ${apBytes} B vs hub→eu-west ${euBytes} B`).toBeLessThan(
+      payload / 4,
+    );
   }, 80_000);
 });

@@ -16,6 +16,8 @@ let nats: NatsServerHandle;
 let primary: NodeHandle<Primary>;
 let follower: NodeHandle<Replica> | null = null;
 const DIM = 16;
+/** The collection whose segment copies the test publishes (created below). */
+const SEG_COLLECTION = 'cc';
 const vec = (i: number) => Array.from({ length: DIM }, (_, j) => Math.sin(i * 31 + j));
 
 beforeAll(async () => {
@@ -45,7 +47,7 @@ async function publishCopy(digest: string, bytes: Buffer, flipAt: number | null)
   const uploadId = randomUUID();
   for (let i = 0; i < count; i++) {
     const chunk = data.subarray(i * DEFAULT_CHUNK_BYTES, (i + 1) * DEFAULT_CHUNK_BYTES);
-    await primary.link.js.publish(Subjects.segment(digest), chunk, {
+    await primary.link.js.publish(Subjects.segment(SEG_COLLECTION, digest), chunk, {
       headers: chunkHeaders({ index: i, count, totalBytes: data.length, uploadId }),
     });
   }
@@ -73,7 +75,7 @@ describe('a corrupted segment chunk', () => {
     const good = await readFile(join(primary.dataDir, 'segments', fresh.digest));
     // Replace the good copy on SEGMENTS with one whose middle byte is flipped.
     await primary.link.jsm.streams.purge(Streams.segments, {
-      filter: Subjects.segment(fresh.digest),
+      filter: Subjects.segment(SEG_COLLECTION, fresh.digest),
     });
     await publishCopy(fresh.digest, good, Math.floor(good.length / 2));
 
