@@ -21,6 +21,7 @@ import type { ApplyHooksOptions, NatsLink } from '../sync/index.ts';
 import type { ServiceConfig } from './config.ts';
 import { createBaseApp } from './http/app.ts';
 import { KeyRing } from './http/auth.ts';
+import { withFastQueryPath } from './http/fast-query.ts';
 import { createLogger } from './http/logger.ts';
 import type { Logger } from './http/logger.ts';
 import { ServiceMetrics } from './http/metrics.ts';
@@ -81,7 +82,12 @@ export async function startNode(
     collect: () => gauges.refresh?.(),
   });
 
-  const server = await listen(app.fetch, config.http.host, config.http.port);
+  const server = await listen(
+    app.fetch,
+    config.http.host,
+    config.http.port,
+    withFastQueryPath(app),
+  );
   const port = (server.address() as AddressInfo).port;
   const url = config.publicUrl ?? `http://${config.http.host}:${port}`;
 
@@ -296,9 +302,12 @@ function listen(
   fetch: (req: Request) => Response | Promise<Response>,
   host: string,
   port: number,
+  createServer: ReturnType<typeof withFastQueryPath>,
 ): Promise<ServerType> {
   return new Promise((resolveListen, reject) => {
-    const server = serve({ fetch, hostname: host, port }, () => resolveListen(server));
+    const server = serve({ fetch, hostname: host, port, createServer }, () =>
+      resolveListen(server),
+    );
     server.once('error', reject);
   });
 }

@@ -1,8 +1,9 @@
 import { Hono } from 'hono';
 import { bodyLimit } from './body-limit.ts';
+import { attachFastQueryPath } from './fast-query.ts';
 import type { Logger } from './logger.ts';
 import type { ServiceMetrics } from './metrics.ts';
-import { ApiError, toHttpError } from './errors.ts';
+import { checkJsonType, errorAnswer, parseJson } from './json.ts';
 
 export interface BaseAppOptions {
   logger: Logger;
@@ -22,6 +23,7 @@ export interface BaseAppOptions {
  */
 export function createBaseApp(o: BaseAppOptions): Hono {
   const app = new Hono();
+  attachFastQueryPath(app, o);
   app.use('*', async (c, next) => {
     await next();
     o.metrics.requests.inc({ route: c.req.routePath, status: String(c.res.status) });
@@ -42,37 +44,20 @@ export function createBaseApp(o: BaseAppOptions): Hono {
     ),
   );
   app.onError((err, c) => {
-    const e = toHttpError(err);
-    if (e.status >= 500) o.logger.error({ err, path: c.req.path, code: e.code }, 'request failed');
-    else o.logger.debug({ path: c.req.path, code: e.code, msg: e.message }, 'request refused');
-    const body = {
-      error: {
-        code: e.code,
-        message: e.message,
-        ...(e.details !== undefined ? { details: e.details } : {}),
-      },
-    };
-    return c.json(body, e.status as 400);
+    const { status, body } = errorAnswer(err, c.req.path, o.logger);
+    return c.json(body, status as 400);
   });
   return app;
 }
+
+/** The `Content-Type` of every JSON answer (one object, not one per answer). */
+export const JSON_TYPE = { 'content-type': 'application/json' } as const;
 
 /** Parses a JSON body; a body that is not JSON (or not the right content type) is a clear 400/415. */
 export async function readJson(req: {
   header(name: string): string | undefined;
   text(): Promise<string>;
 }): Promise<unknown> {
-  const type = req.header('content-type') ?? '';
-  if (!/^application\/json\b/i.test(type)) {
-    throw new ApiError(
-      'unsupported_media_type',
-      `expected Content-Type: application/json, got ${JSON.stringify(type || 'none')}`,
-    );
-  }
-  const text = await req.text();
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    throw new ApiError('invalid_json', 'request body is not valid JSON');
-  }
+  checkJsonType(req.header('content-type'));
+  return parseJson(await req.text());
 }

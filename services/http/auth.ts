@@ -47,18 +47,26 @@ function sha(s: string): Buffer {
   return createHash('sha256').update(s, 'utf8').digest();
 }
 
+/**
+ * Checks an `Authorization` header for a key with at least `role`: throws 401 without a
+ * valid key, 403 with too weak a role. Shared by {@link requireRole} and the query fast
+ * path (`fast-query.ts`), so both answer with the same codes and messages.
+ */
+export function authorize(ring: KeyRing, header: string | undefined, role: Role): void {
+  const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+  if (!match)
+    throw new ApiError('unauthorized', 'missing API key: send Authorization: Bearer <key>');
+  const who = ring.roleOf(match[1]!);
+  if (!who) throw new ApiError('unauthorized', 'unknown API key');
+  if (rank[who.role] < rank[role]) {
+    throw new ApiError('forbidden', `this key has role ${who.role}; ${role} is required`);
+  }
+}
+
 /** Requires `Authorization: Bearer KEY` with at least `role`; 401 without a valid key, 403 with too weak a role. */
 export function requireRole(ring: KeyRing, role: Role): MiddlewareHandler {
   return async (c, next) => {
-    const header = c.req.header('authorization');
-    const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
-    if (!match)
-      throw new ApiError('unauthorized', 'missing API key: send Authorization: Bearer <key>');
-    const who = ring.roleOf(match[1]!);
-    if (!who) throw new ApiError('unauthorized', 'unknown API key');
-    if (rank[who.role] < rank[role]) {
-      throw new ApiError('forbidden', `this key has role ${who.role}; ${role} is required`);
-    }
+    authorize(ring, c.req.header('authorization'), role);
     await next();
   };
 }

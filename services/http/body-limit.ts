@@ -14,14 +14,19 @@ import { ApiError } from './errors.ts';
  * is known only once read, goes through Hono's middleware, which counts while reading.
  */
 export function bodyLimit(maxBytes: number): MiddlewareHandler {
-  const onError = (): never => {
-    throw new ApiError('payload_too_large', `request body is larger than ${maxBytes} bytes`);
-  };
-  const streamed = streamedBodyLimit({ maxSize: maxBytes, onError });
+  const streamed = streamedBodyLimit({ maxSize: maxBytes, onError: () => tooLarge(maxBytes) });
   return (c, next) => {
     if (c.req.header('transfer-encoding') !== undefined) return streamed(c, next);
-    const declared = c.req.header('content-length');
-    if (declared !== undefined && Number(declared) > maxBytes) onError();
+    checkDeclaredLength(c.req.header('content-length'), maxBytes);
     return next();
   };
+}
+
+/** 413 when a declared `Content-Length` is above `maxBytes`. */
+export function checkDeclaredLength(declared: string | undefined, maxBytes: number): void {
+  if (declared !== undefined && Number(declared) > maxBytes) tooLarge(maxBytes);
+}
+
+function tooLarge(maxBytes: number): never {
+  throw new ApiError('payload_too_large', `request body is larger than ${maxBytes} bytes`);
 }

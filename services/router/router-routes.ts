@@ -1,7 +1,9 @@
 import type { Hono } from 'hono';
 import type { ClusterState } from '../../sync/index.ts';
 import type { RegionsResponse } from '../api.ts';
-import { readJson } from '../http/app.ts';
+import { JSON_TYPE, readJson } from '../http/app.ts';
+import { QUERY_ROUTE, fastQueryPath } from '../http/fast-query.ts';
+import type { QueryAnswer } from '../http/fast-query.ts';
 import { requireRole } from '../http/auth.ts';
 import type { KeyRing } from '../http/auth.ts';
 import { ApiError } from '../http/errors.ts';
@@ -65,18 +67,17 @@ export function routerRoutes(app: Hono, o: RouterRoutesOptions): void {
     app.get('/v1/collections/:name', requireRole(o.keys, 'read'), (c) => toPrimary(c));
   }
 
-  app.post('/v1/collections/:name/query', requireRole(o.keys, 'read'), async (c) => {
-    const started = performance.now();
+  const answer: QueryAnswer = async (collection, json, header, started) => {
     // Regression: a router hosting a replica announces its own URL, so other routers
     // forward queries (with a resolved minSeq) to it; it used to re-route them and reject
     // minSeq as an unknown field (400). A forwarded query is served by the hosted replica.
-    if (o.local && c.req.header(FORWARDED_HEADER)) {
-      const fwd = parseLocalQueryBody(await readJson(c.req));
+    if (o.local && header(FORWARDED_HEADER)) {
+      const fwd = parseLocalQueryBody(json);
       let outcome = 'error';
       try {
-        const res = await serveLocal(o.local, c.req.param('name'), fwd);
+        const text = JSON.stringify(await serveLocal(o.local, collection, fwd));
         outcome = 'ok';
-        return c.json(res);
+        return text;
       } finally {
         o.metrics.queryLatency.observe(
           { level: fwd.consistency, region: o.region, outcome },
@@ -84,23 +85,26 @@ export function routerRoutes(app: Hono, o: RouterRoutesOptions): void {
         );
       }
     }
-    const body = parseQueryBody(await readJson(c.req));
+    const body = parseQueryBody(json);
     let region = 'none';
     try {
-      const res = await o.router.route(
-        c.req.param('name'),
-        body,
-        c.req.header('authorization') ?? '',
-      );
+      const res = await o.router.route(collection, body, header('authorization') ?? '');
       region = res.region;
-      return c.json(res);
+      return JSON.stringify(res);
     } finally {
       o.metrics.queryLatency.observe(
         { level: body.consistency, region, outcome: region === 'none' ? 'error' : 'ok' },
         (performance.now() - started) / 1000,
       );
     }
+  };
+  app.post(QUERY_ROUTE, requireRole(o.keys, 'read'), async (c) => {
+    const started = performance.now();
+    const json = await readJson(c.req);
+    const text = await answer(c.req.param('name'), json, (n) => c.req.header(n), started);
+    return c.body(text, 200, JSON_TYPE);
   });
+  fastQueryPath(app)?.route(o.keys, answer);
 
   app.get('/v1/regions', requireRole(o.keys, 'read'), (c) => {
     const now = Date.now();

@@ -1,5 +1,7 @@
 import type { Hono } from 'hono';
-import { readJson } from '../http/app.ts';
+import { JSON_TYPE, readJson } from '../http/app.ts';
+import { QUERY_ROUTE, fastQueryPath } from '../http/fast-query.ts';
+import type { QueryAnswer } from '../http/fast-query.ts';
 import { requireRole } from '../http/auth.ts';
 import type { KeyRing } from '../http/auth.ts';
 import type { ServiceMetrics } from '../http/metrics.ts';
@@ -12,19 +14,25 @@ export function localQueryRoutes(
   app: Hono,
   o: { ctx: LocalQueryContext; keys: KeyRing; metrics: ServiceMetrics },
 ): void {
-  app.post('/v1/collections/:name/query', requireRole(o.keys, 'read'), async (c) => {
-    const started = performance.now();
-    const body = parseLocalQueryBody(await readJson(c.req));
+  const answer: QueryAnswer = async (collection, json, _header, started) => {
+    const body = parseLocalQueryBody(json);
     let outcome = 'error';
     try {
-      const res = await serveLocal(o.ctx, c.req.param('name'), body);
+      const text = JSON.stringify(await serveLocal(o.ctx, collection, body));
       outcome = 'ok';
-      return c.json(res);
+      return text;
     } finally {
       o.metrics.queryLatency.observe(
         { level: body.consistency, region: o.ctx.replica.region, outcome },
         (performance.now() - started) / 1000,
       );
     }
+  };
+  app.post(QUERY_ROUTE, requireRole(o.keys, 'read'), async (c) => {
+    const started = performance.now();
+    const json = await readJson(c.req);
+    const text = await answer(c.req.param('name'), json, (n) => c.req.header(n), started);
+    return c.body(text, 200, JSON_TYPE);
   });
+  fastQueryPath(app)?.route(o.keys, answer);
 }
