@@ -241,7 +241,7 @@ export async function run(flags: BenchFlags): Promise<void> {
 
     log(`bare node:http + same search (no router): ${CONCURRENCY} connections, then 1`);
     const bareServer = await startBareServer(served.view);
-    let bare: LoadResult;
+    let bare: LoadResult & { router_cpu_pct: number };
     let bareC1: LoadResult;
     try {
       bare = await loadgen(bareServer.url, queriesFile, {
@@ -321,6 +321,12 @@ export async function run(flags: BenchFlags): Promise<void> {
       bare_http_c1_p50_ms: bareC1.p50_ms,
       router_over_bare_http: round(router.qps / bare.qps, 3),
       bare_http_over_inproc: round(bare.qps / inproc.qps, 3),
+      // CPU of this process per answer during the 32-connection passes (µs), beside the
+      // in-process search's own cost: what one event loop can reach at a full core. Rough:
+      // the CPU share also covers the load process's start-up, when this one idles.
+      router_cpu_us_per_req: round((router.router_cpu_pct * 10_000) / router.qps, 1),
+      bare_http_cpu_us_per_req: round((bare.router_cpu_pct * 10_000) / bare.qps, 1),
+      inproc_us_per_search: round(1e6 / inproc.qps, 1),
       strong_read_index_p50_ms: round(byLevel.strong.p50_ms - c1.p50_ms, 3),
       by_level: Object.fromEntries(
         LEVELS.map((l) => [
@@ -376,6 +382,8 @@ export async function run(flags: BenchFlags): Promise<void> {
         router_over_inproc: result.router_over_inproc,
         bare_http_over_inproc: result.bare_http_over_inproc,
         router_over_bare_http: result.router_over_bare_http,
+        router_cpu_us_per_req: result.router_cpu_us_per_req,
+        bare_http_cpu_us_per_req: result.bare_http_cpu_us_per_req,
         overhead_p50_ms: result.overhead_p50_ms,
         strong_read_index_p50_ms: result.strong_read_index_p50_ms,
         router_cpu_pct: router.router_cpu_pct,
