@@ -13,8 +13,9 @@
  *   connections) POSTs `eventual` queries to the router → QPS, p50, p99;
  * - per consistency level at concurrency 1: p50 and p99; `strong` pays a read-index round
  *   trip to the primary over NATS, `session` carries a token from a write answer.
- * The positional `profile` adds a CPU profile of this process during a short 32-connection
- * pass and prints the functions with the most self time.
+ * The positional `profile` adds CPU profiles of this process during short 32-connection
+ * passes, one on the bare server and one on the router (after every figure is measured),
+ * and prints the functions with the most self time.
  */
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -273,8 +274,26 @@ export async function run(flags: BenchFlags): Promise<void> {
     }
 
     let profile: (ProfileSummary & { router_qps: number }) | undefined;
+    let bareProfile: (ProfileSummary & { qps: number }) | undefined;
     if (flags.rest.includes('profile')) {
-      log('profiling this process during a 4 s, 32-connection pass');
+      log('profiling this process during a 4 s, 32-connection pass on a bare server');
+      const bareAgain = await startBareServer(served.view);
+      try {
+        const profiled = await profileDuring(
+          () =>
+            loadgen(bareAgain.url, queriesFile, {
+              concurrency: CONCURRENCY,
+              consistency: 'eventual',
+              durationMs: 4_000,
+            }),
+          (r) => r.count,
+          join(os.tmpdir(), `meridian-bench-query-bare-${process.pid}.cpuprofile`),
+        );
+        bareProfile = { ...profiled.summary, qps: profiled.value.qps };
+      } finally {
+        await bareAgain.close();
+      }
+      log('profiling this process during a 4 s, 32-connection pass on the router');
       const profiled = await profileDuring(
         () =>
           loadgen(url, queriesFile, {
@@ -344,6 +363,7 @@ export async function run(flags: BenchFlags): Promise<void> {
         nats_max_payload: MAX_PAYLOAD,
       },
       ...(profile !== undefined ? { profile } : {}),
+      ...(bareProfile !== undefined ? { profile_bare_http: bareProfile } : {}),
     };
     printTable('query: in-process ceiling against the router (HTTP, separate load process)', [
       {
