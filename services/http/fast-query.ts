@@ -109,7 +109,7 @@ export class FastQueryPath {
       checkJsonType(h['content-type']);
       const json = parseJson(decoder.decode(await readBody(req)));
       const header = (name: string): string | undefined => {
-        const v = h[name];
+        const v = h[name.toLowerCase()]; // case-insensitive, like Hono's c.req.header
         return typeof v === 'string' ? v : undefined;
       };
       text = await this.answer!(collection, json, header, started);
