@@ -5,6 +5,7 @@
  * — and both answers must match: status, content type and length, body; and
  * `meridian_http_requests_total` must count both the same way.
  */
+import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { TEST_KEYS, http } from '../harness/services.ts';
 import { useServiceCluster } from '../harness/service-fixture.ts';
@@ -142,7 +143,46 @@ describe('query fast path', () => {
     // The cases reach every kind of answer the route gives.
     expect([...statuses].sort()).toEqual([200, 400, 401, 404, 409, 413, 415]);
   });
+
+  it('leaves a request that repeats a header it reads to Hono, which joins the values', async () => {
+    const path = '/v1/collections/docs/query';
+    const json = ['Content-Type: application/json'];
+    const once = await raw(path, [...json, `Authorization: Bearer ${TEST_KEYS.read}`], vec());
+    expect(once.status, once.body).toBe(200);
+    // Node keeps the first Authorization of two; Hono joins both ("Bearer a, Bearer b"),
+    // which is no key: the fast path must not answer this one with the first.
+    const twice = [
+      ...json,
+      `Authorization: Bearer ${TEST_KEYS.read}`,
+      'Authorization: Bearer not-a-key-0123456789',
+    ];
+    const fast = await raw(path, twice, vec());
+    const hono = await raw(`${path}?via=hono`, twice, vec());
+    expect(fast.status, fast.body).toBe(401);
+    expect(fast).toEqual(hono);
+  });
 });
+
+/** Sends raw HTTP/1.1 (fetch cannot repeat a header); returns the status line's code and the body. */
+function raw(
+  path: string,
+  headerLines: string[],
+  body: string,
+): Promise<{ status: number; body: string }> {
+  const u = new URL(fx.cluster.node('r1').url);
+  const head = [`POST ${path} HTTP/1.1`, `Host: ${u.host}`, ...headerLines];
+  head.push(`Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close', '', '');
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(u.port), u.hostname, () => socket.end(head.join('\r\n') + body));
+    let text = '';
+    socket.on('data', (c: Buffer) => (text += c.toString('utf8')));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const [status, rest] = [Number(text.split(' ')[1]), text.slice(text.indexOf('\r\n\r\n') + 4)];
+      resolve({ status, body: rest });
+    });
+  });
+}
 
 /** The labels of a counter line (without its value). */
 function labels(line: string): string {
