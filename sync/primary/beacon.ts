@@ -7,6 +7,11 @@ import type { PrimaryBeacon } from '../types.ts';
  * idle. It groups commits into buckets of `bucketMs` — first seq, its commit time, last
  * seq — so a router can tell when the oldest write a replica lacks was committed, to
  * within one bucket, and so bound its staleness from above.
+ *
+ * After a commit it also publishes within `promptMs` (coalescing the commits in between):
+ * a leaf region, which receives only its own collections' WAL entries, can claim a
+ * position past other collections' writes only once a beacon names it (ADR 0011), so its
+ * replicas' lag would otherwise grow by up to one interval.
  */
 export class CommitBeacon {
   private lastSeq = 0;
@@ -17,6 +22,7 @@ export class CommitBeacon {
   private buckets: Array<[number, number, number]> = [];
   private lastBucket = -1;
   private timer: NodeJS.Timeout | null = null;
+  private prompt: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly o: {
@@ -24,6 +30,8 @@ export class CommitBeacon {
       node: string;
       region: string;
       intervalMs: number;
+      /** Longest delay from a commit to the beacon that names it. Default 5 ms. */
+      promptMs?: number;
       bucketMs?: number;
       url?: string;
     },
@@ -48,6 +56,12 @@ export class CommitBeacon {
     } else {
       cur[2] = seq;
     }
+    if (this.timer && !this.prompt) {
+      this.prompt = setTimeout(() => {
+        this.prompt = null;
+        this.publish();
+      }, this.o.promptMs ?? 5);
+    }
   }
 
   /** The last committed seq: what a `strong` read must see. */
@@ -63,7 +77,9 @@ export class CommitBeacon {
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
+    if (this.prompt) clearTimeout(this.prompt);
     this.timer = null;
+    this.prompt = null;
   }
 
   publish(): void {
