@@ -1,8 +1,7 @@
 import type { Hono } from 'hono';
 import type { ClusterState } from '../../sync/index.ts';
 import type { RegionsResponse } from '../api.ts';
-import { JSON_TYPE, readJson } from '../http/app.ts';
-import { QUERY_ROUTE, fastQueryPath } from '../http/fast-query.ts';
+import { mountQueryRoute } from '../routes/query-route.ts';
 import type { QueryAnswer } from '../http/fast-query.ts';
 import { requireRole } from '../http/auth.ts';
 import type { KeyRing } from '../http/auth.ts';
@@ -98,13 +97,7 @@ export function routerRoutes(app: Hono, o: RouterRoutesOptions): void {
       );
     }
   };
-  app.post(QUERY_ROUTE, requireRole(o.keys, 'read'), async (c) => {
-    const started = performance.now();
-    const json = await readJson(c.req);
-    const text = await answer(c.req.param('name'), json, (n) => c.req.header(n), started);
-    return c.body(text, 200, JSON_TYPE);
-  });
-  fastQueryPath(app)?.route(o.keys, answer);
+  mountQueryRoute(app, o.keys, answer);
 
   app.get('/v1/regions', requireRole(o.keys, 'read'), (c) => {
     const now = Date.now();

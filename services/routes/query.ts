@@ -1,8 +1,6 @@
 import type { Hono } from 'hono';
-import { JSON_TYPE, readJson } from '../http/app.ts';
-import { QUERY_ROUTE, fastQueryPath } from '../http/fast-query.ts';
+import { mountQueryRoute } from './query-route.ts';
 import type { QueryAnswer } from '../http/fast-query.ts';
-import { requireRole } from '../http/auth.ts';
 import type { KeyRing } from '../http/auth.ts';
 import type { ServiceMetrics } from '../http/metrics.ts';
 import { serveLocal } from '../query/serve-local.ts';
@@ -28,11 +26,5 @@ export function localQueryRoutes(
       );
     }
   };
-  app.post(QUERY_ROUTE, requireRole(o.keys, 'read'), async (c) => {
-    const started = performance.now();
-    const json = await readJson(c.req);
-    const text = await answer(c.req.param('name'), json, (n) => c.req.header(n), started);
-    return c.body(text, 200, JSON_TYPE);
-  });
-  fastQueryPath(app)?.route(o.keys, answer);
+  mountQueryRoute(app, o.keys, answer);
 }
