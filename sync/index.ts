@@ -35,6 +35,6 @@ export { StalenessEstimator } from './staleness.ts';
 export { ClusterState } from './cluster-state.ts';
 export type { KnownReplica } from './cluster-state.ts';
 export { serveCommitPosition, requestCommitPosition } from './commit-position.ts';
-export { ensureCollectionMirrors, ensureMirrors } from './mirrors.ts';
-export { hubLayout, leafLayout, placedStreamName } from './layout.ts';
+export { ensureMirrors } from './mirrors.ts';
+export { leafLayout } from './layout.ts';
 export type { StreamLayout } from './layout.ts';

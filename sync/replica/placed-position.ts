@@ -59,10 +59,6 @@ export class PlacedPosition {
     this.recompute();
   }
 
-  holds(collection: string): boolean {
-    return this.applied.has(collection);
-  }
-
   /** Entries of `collection` up to `seq` are applied (they arrive in seq order per collection). */
   advance(collection: string, seq: number): void {
     if (this.excluded.has(collection)) return;
