@@ -6,7 +6,14 @@
 import { join } from 'node:path';
 import { openCatalog } from '../../catalog/index.ts';
 import type { Catalog } from '../../catalog/index.ts';
-import { Primary, Replica, connectNats, ensureStreams } from '../../sync/index.ts';
+import {
+  Primary,
+  Replica,
+  connectNats,
+  ensureMirrors,
+  ensureStreams,
+  leafLayout,
+} from '../../sync/index.ts';
 import type { ApplyHooksOptions, NatsLink, SealPolicy } from '../../sync/index.ts';
 import { makeTempDir } from './tmp.ts';
 
@@ -61,17 +68,24 @@ export async function startPrimary(
   return handle(primary, catalog, link, dataDir, cleanup);
 }
 
+/**
+ * A follower on `natsUrl`. With `hubDomain`, that server is a leaf region's (a leaf node
+ * of the hub in its own domain): the follower sets up the region's mirrors and reads
+ * them, as services/node.ts does.
+ */
 export async function startFollower(
-  o: Common & { retryMs?: number },
+  o: Common & { retryMs?: number; hubDomain?: string },
 ): Promise<NodeHandle<Replica>> {
   const { dataDir, catalog, link, cleanup } = await open(o);
-  await ensureStreams(link.jsm);
+  if (o.hubDomain) await ensureMirrors(link.jsm, o.hubDomain);
+  else await ensureStreams(link.jsm);
   const replica = new Replica({
     link,
     catalog,
     dataDir,
     region: o.region,
     node: o.node,
+    ...(o.hubDomain ? { layout: leafLayout(o.hubDomain) } : {}),
     heartbeatMs: o.heartbeatMs ?? 200,
     retryMs: o.retryMs ?? 100,
     ...(o.hooks ? { hooks: o.hooks } : {}),

@@ -346,4 +346,54 @@ describe('placement', () => {
     const rows = catalogRows(again.dataDir, PLACED);
     expect(rows.appliedVersion).toBeGreaterThanOrEqual(1);
   }, 80_000);
+
+  it('a leaf replica never claims a position it lacks: session reads right after interleaved writes to held and unheld collections', async () => {
+    // eu-west holds PLACED and EVERYWHERE, ap-south only EVERYWHERE; each closes the gaps
+    // the others leave in the WAL with the primary's beacons (ADR 0011). A session read
+    // asked the moment a write is acknowledged, straight at the region's follower, waits
+    // for the write and sees it, and a write to a collection the region does not hold
+    // does not hold its reads back. (The race of a beacon overtaking a slow apply is
+    // forced in test/replication/leaf-position.test.ts.)
+    const us = cluster.region('us-east');
+    const eu = cluster.region('eu-west');
+    const ap = cluster.region('ap-south');
+    const rand = seededRandom(29);
+    let lastEverywhere: { id: string; vector: number[] } | null = null;
+    let checked = 0;
+    for (let i = 0; i < 40; i++) {
+      const c = i % 3 === 0 ? EVERYWHERE : PLACED;
+      const point = {
+        id: `interleaved${i}`,
+        vector: Array.from({ length: DIM }, () => 20 + rand()),
+      };
+      const w = await api(`${us.routerUrl}/v1/collections/${c}/points`, 'POST', {
+        points: [point],
+        ack: 'async',
+      });
+      expect(w.status, JSON.stringify(w.body)).toBe(200);
+      if (c === EVERYWHERE) lastEverywhere = point;
+      const reads = [{ url: eu.followerUrl, collection: c, expect: point }];
+      // ap-south does not hold PLACED: a PLACED write's token must not hold back its
+      // session reads, which still see EVERYWHERE's latest write.
+      if (lastEverywhere) {
+        reads.push({ url: ap.followerUrl, collection: EVERYWHERE, expect: lastEverywhere });
+      }
+      for (const r of reads) {
+        const q = await api(`${r.url}/v1/collections/${r.collection}/query`, 'POST', {
+          vector: r.expect.vector,
+          k: 1,
+          consistency: 'session',
+          token: w.body.token,
+          waitMs: 10_000,
+        });
+        expect(q.status, `${r.url} ${r.collection}: ${JSON.stringify(q.body)}`).toBe(200);
+        expect(q.body.appliedSeq).toBeGreaterThanOrEqual(w.body.seq);
+        expect(q.body.results[0]?.id, `${r.url} ${r.collection} after write ${i}`).toBe(
+          r.expect.id,
+        );
+        checked++;
+      }
+    }
+    expect(checked).toBe(80);
+  }, 80_000);
 });
