@@ -329,7 +329,8 @@ async function stopChild(proc: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 
-function freePort(): Promise<number> {
+/** A TCP port free on 127.0.0.1 right now (for servers started next). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);

@@ -5,9 +5,9 @@
  * at every position the replica reports, every acknowledged write of a collection it
  * holds at or below that position must already be searchable in its views.
  */
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeIndexWorkers } from '../../index/index.ts';
+import { freePort } from '../../services/cluster/launcher.ts';
 import type { Primary, Replica } from '../../sync/index.ts';
 import { startFollower, startPrimary } from '../harness/cluster.ts';
 import type { NodeHandle } from '../harness/cluster.ts';
@@ -24,16 +24,6 @@ let hub: NatsServerHandle;
 let leaf: NatsServerHandle;
 let primary: NodeHandle<Primary>;
 let follower: NodeHandle<Replica>;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 beforeAll(async () => {
   const leafPort = await freePort();
