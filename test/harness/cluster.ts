@@ -5,6 +5,7 @@
  */
 import { join } from 'node:path';
 import { openCatalog } from '../../catalog/index.ts';
+import { closeIndexWorkers } from '../../index/index.ts';
 import type { Catalog } from '../../catalog/index.ts';
 import {
   Primary,
@@ -116,4 +117,20 @@ function handle<T extends { stop(): Promise<void> }>(
     },
     cleanup,
   };
+}
+
+/**
+ * Test teardown: stops each node and removes its data directory (in the order given;
+ * missing ones are skipped), then the index worker pool, then the given servers.
+ */
+export async function stopAll(
+  nodes: ReadonlyArray<NodeHandle<unknown> | null | undefined>,
+  servers: ReadonlyArray<{ stop(): Promise<void> } | null | undefined> = [],
+): Promise<void> {
+  for (const n of nodes) {
+    await n?.stop();
+    await n?.cleanup();
+  }
+  await closeIndexWorkers();
+  for (const s of servers) await s?.stop();
 }

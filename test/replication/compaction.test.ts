@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeIndexWorkers } from '../../index/index.ts';
 import type { Primary, Replica } from '../../sync/index.ts';
-import { startFollower, startPrimary } from '../harness/cluster.ts';
+import { startFollower, startPrimary, stopAll } from '../harness/cluster.ts';
 import type { NodeHandle } from '../harness/cluster.ts';
 import { startNatsServer } from '../harness/nats-server.ts';
 import type { NatsServerHandle } from '../harness/nats-server.ts';
@@ -25,14 +24,7 @@ beforeAll(async () => {
   follower = await startFollower({ natsUrl: nats.url, region: 'eu-west', node: 'f1' });
 });
 
-afterAll(async () => {
-  for (const n of [primary, follower]) {
-    await n?.stop();
-    await n?.cleanup();
-  }
-  await closeIndexWorkers();
-  await nats?.stop();
-});
+afterAll(() => stopAll([primary, follower], [nats]));
 
 describe('compaction', () => {
   it('merges segments and tombstones into one segment that serves the same answers', async () => {

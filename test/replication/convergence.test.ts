@@ -1,9 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeIndexWorkers } from '../../index/index.ts';
 import type { Primary, Replica } from '../../sync/index.ts';
-import { startFollower, startPrimary } from '../harness/cluster.ts';
+import { startFollower, startPrimary, stopAll } from '../harness/cluster.ts';
 import type { NodeHandle } from '../harness/cluster.ts';
 import { loadRecallDatasets } from '../harness/datasets.ts';
 import { startNatsServer } from '../harness/nats-server.ts';
@@ -35,14 +34,7 @@ beforeAll(async () => {
   ];
 });
 
-afterAll(async () => {
-  for (const n of [primary, ...followers]) {
-    await n?.stop();
-    await n?.cleanup();
-  }
-  await closeIndexWorkers();
-  await nats?.stop();
-});
+afterAll(() => stopAll([primary, ...followers], [nats]));
 
 describe('replication convergence', () => {
   it('gives identical top-k on the primary and two followers, with byte-identical segments', async () => {

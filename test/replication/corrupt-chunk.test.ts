@@ -2,11 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeIndexWorkers } from '../../index/index.ts';
 import { Streams, Subjects } from '../../sync/index.ts';
 import type { Heartbeat, Primary, Replica } from '../../sync/index.ts';
 import { DEFAULT_CHUNK_BYTES, chunkHeaders } from '../../sync/segment-chunks.ts';
-import { startFollower, startPrimary } from '../harness/cluster.ts';
+import { startFollower, startPrimary, stopAll } from '../harness/cluster.ts';
 import type { NodeHandle } from '../harness/cluster.ts';
 import { startNatsServer } from '../harness/nats-server.ts';
 import type { NatsServerHandle } from '../harness/nats-server.ts';
@@ -30,14 +29,7 @@ beforeAll(async () => {
   });
 });
 
-afterAll(async () => {
-  for (const n of [primary, follower]) {
-    await n?.stop();
-    await n?.cleanup();
-  }
-  await closeIndexWorkers();
-  await nats?.stop();
-});
+afterAll(() => stopAll([primary, follower], [nats]));
 
 /** Publishes a copy of a segment file as chunks, optionally with one byte flipped. */
 async function publishCopy(digest: string, bytes: Buffer, flipAt: number | null): Promise<void> {

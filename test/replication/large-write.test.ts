@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeIndexWorkers } from '../../index/index.ts';
 import { Streams, Subjects } from '../../sync/index.ts';
 import type { Primary, Replica } from '../../sync/index.ts';
 import { splitEntry } from '../../sync/primary/primary.ts';
-import { startFollower, startPrimary } from '../harness/cluster.ts';
+import { startFollower, startPrimary, stopAll } from '../harness/cluster.ts';
 import type { NodeHandle } from '../harness/cluster.ts';
 import { startNatsServer } from '../harness/nats-server.ts';
 import type { NatsServerHandle } from '../harness/nats-server.ts';
@@ -25,14 +24,7 @@ beforeAll(async () => {
   await primary.node.createCollection({ name: 'big', dim: DIM, metric: 'ip', model: 'm@1' });
 });
 
-afterAll(async () => {
-  for (const n of [primary, follower]) {
-    await n?.stop();
-    await n?.cleanup();
-  }
-  await closeIndexWorkers();
-  await nats?.stop();
-});
+afterAll(() => stopAll([primary, follower], [nats]));
 
 describe('a write larger than one NATS message', () => {
   // Regression: a 3,000 x 256 upsert (3 MB) used to fail with MAX_PAYLOAD_EXCEEDED (HTTP 500).

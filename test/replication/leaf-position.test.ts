@@ -6,10 +6,9 @@
  * holds at or below that position must already be searchable in its views.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeIndexWorkers } from '../../index/index.ts';
 import { freePort } from '../../services/cluster/launcher.ts';
 import type { Primary, Replica } from '../../sync/index.ts';
-import { startFollower, startPrimary } from '../harness/cluster.ts';
+import { startFollower, startPrimary, stopAll } from '../harness/cluster.ts';
 import type { NodeHandle } from '../harness/cluster.ts';
 import { startNatsServer } from '../harness/nats-server.ts';
 import type { NatsServerHandle } from '../harness/nats-server.ts';
@@ -59,15 +58,7 @@ beforeAll(async () => {
   });
 }, 60_000);
 
-afterAll(async () => {
-  for (const n of [follower, primary]) {
-    await n?.stop();
-    await n?.cleanup();
-  }
-  await closeIndexWorkers();
-  await leaf?.stop();
-  await hub?.stop();
-});
+afterAll(() => stopAll([follower, primary], [leaf, hub]));
 
 describe('a leaf replica’s position', () => {
   it('never passes an acknowledged write of a held collection before that write is applied', async () => {

@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeIndexWorkers } from '../../index/index.ts';
 import { Streams, Subjects } from '../../sync/index.ts';
 import type { Primary, Replica } from '../../sync/index.ts';
-import { startFollower, startPrimary } from '../harness/cluster.ts';
+import { startFollower, startPrimary, stopAll } from '../harness/cluster.ts';
 import type { NodeHandle } from '../harness/cluster.ts';
 import { startNatsServer } from '../harness/nats-server.ts';
 import type { NatsServerHandle } from '../harness/nats-server.ts';
@@ -25,14 +24,7 @@ beforeAll(async () => {
   await primary.node.createCollection({ name: 'stream', dim: 3, metric: 'l2', model: 'm@1' });
 });
 
-afterAll(async () => {
-  for (const n of [primary, follower]) {
-    await n?.stop();
-    await n?.cleanup();
-  }
-  await closeIndexWorkers();
-  await nats?.stop();
-});
+afterAll(() => stopAll([primary, follower], [nats]));
 
 describe('nats-server restarted in the middle of a stream of writes', () => {
   it('loses no acknowledged write and stores none twice', async () => {
