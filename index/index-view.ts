@@ -1,7 +1,10 @@
+import { compileFilter } from './filter.ts';
 import { compareHits } from './metric.ts';
 import { Memtable } from './memtable.ts';
 import { assertSearchOptions } from './search-options.ts';
 import { toVector } from './validate.ts';
+import { SearchThreadsDown } from './search-threads.ts';
+import type { SearchThreads } from './search-threads.ts';
 import type { Segment } from './segment.ts';
 import type { Metric, Point, SearchHit, SearchOptions } from './types.ts';
 
@@ -26,6 +29,9 @@ export interface SealedState {
  * other copy is marked dead in its segment, so the graph search skips it natively.
  * `install` swaps in a new manifest's state in one synchronous step; hnswlib searches
  * are synchronous too, so no query ever sees half of a swap.
+ *
+ * With {@link SearchThreads} attached, every write and install is also posted to the
+ * threads' mirrors of this view and {@link searchAsync} runs there (ADR 0012).
  */
 export class IndexView {
   readonly dim: number;
@@ -33,6 +39,7 @@ export class IndexView {
   readonly memtable: Memtable;
   private sealed: SealedState = { segments: [], tombstones: [], coversSeq: 0 };
   private lastSeq = 0;
+  private mirror: { threads: SearchThreads; id: number } | null = null;
 
   constructor(opts: { dim: number; metric: Metric }) {
     this.dim = opts.dim;
@@ -56,6 +63,18 @@ export class IndexView {
   }
 
   /**
+   * Mirrors this view in `threads` from now on. Only an empty view can be attached: the
+   * mirror starts empty and is fed every write after this call.
+   */
+  attachSearchThreads(threads: SearchThreads): void {
+    if (this.mirror) throw new Error('index view: search threads already attached');
+    if (this.appliedSeq > 0 || this.sealed.segments.length > 0 || this.memtable.size > 0) {
+      throw new Error('index view: attach search threads before the first write');
+    }
+    this.mirror = { threads, id: threads.open(this.dim, this.metric) };
+  }
+
+  /**
    * Applies a WAL upsert. Safe under redelivery: a write at or below `coversSeq`, or
    * older than the id's newest write, changes nothing. Returns whether it changed anything.
    */
@@ -68,6 +87,14 @@ export class IndexView {
         changed = true;
         this.shadow(p.id, seq);
       }
+    }
+    if (changed && this.mirror) {
+      this.mirror.threads.broadcast({
+        op: 'upsert',
+        view: this.mirror.id,
+        points: [...points],
+        seq,
+      });
     }
     return changed;
   }
@@ -83,12 +110,24 @@ export class IndexView {
         this.shadow(id, seq);
       }
     }
+    if (changed && this.mirror) {
+      this.mirror.threads.broadcast({ op: 'delete', view: this.mirror.id, ids: [...ids], seq });
+    }
     return changed;
   }
 
   /** Records WAL progress that carried no write for this view (another collection's entry). */
   advance(seq: number): void {
     this.lastSeq = Math.max(this.lastSeq, seq);
+  }
+
+  /**
+   * Lets the search threads load these segments before {@link install} swaps them in, so
+   * that no search waits behind the load. A no-op without search threads; never throws.
+   */
+  async prepare(segments: readonly Segment[]): Promise<void> {
+    const refs = this.mirror ? segmentRefs(segments) : null;
+    if (refs) await this.mirror!.threads.prepare(refs);
   }
 
   /**
@@ -122,6 +161,40 @@ export class IndexView {
       tombstones: [...next.tombstones],
       coversSeq: next.coversSeq,
     };
+    if (this.mirror) {
+      const refs = segmentRefs(next.segments);
+      // A segment with no file cannot be mirrored: this view searches on its own thread.
+      if (refs === null) this.mirror = null;
+      else {
+        this.mirror.threads.broadcast({
+          op: 'install',
+          view: this.mirror.id,
+          segments: refs,
+          tombstones: [...next.tombstones],
+          coversSeq: next.coversSeq,
+        });
+      }
+    }
+  }
+
+  /**
+   * {@link search} on a search thread when one is attached and working, else here. The
+   * answer reflects every write and install this view applied before the call.
+   */
+  async searchAsync(query: ArrayLike<number>, options: SearchOptions): Promise<SearchHit[]> {
+    const m = this.mirror;
+    if (!m || !m.threads.healthy) return this.search(query, options);
+    // Bad input fails here, exactly as the synchronous search would, before any thread sees it.
+    assertSearchOptions(options);
+    compileFilter(options.filter);
+    const q = Float32Array.from(toVector(query, this.dim, 'query'));
+    try {
+      return await m.threads.search(m.id, q, options);
+    } catch (err) {
+      // This view is current, and at least as new as when the search was asked.
+      if (err instanceof SearchThreadsDown) return this.search(query, options);
+      throw err;
+    }
   }
 
   /** Top-k over every segment and the memtable, best first, each id at most once. */
@@ -156,4 +229,13 @@ export class IndexView {
       if (label !== null && s.seqs[label]! < seq) s.setDead(label, true);
     }
   }
+}
+
+function segmentRefs(segments: readonly Segment[]): Array<{ digest: string; path: string }> | null {
+  const refs: Array<{ digest: string; path: string }> = [];
+  for (const s of segments) {
+    if (s.path === null) return null;
+    refs.push({ digest: s.digest, path: s.path });
+  }
+  return refs;
 }

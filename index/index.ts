@@ -40,3 +40,5 @@ export { encodePointColumns, decodePointColumns } from './arrow-points.ts';
 export type { PointColumns } from './arrow-points.ts';
 export { readFvecs, readIvecs, writeFvecs, writeIvecs, readNpy, writeNpy } from './vector-files.ts';
 export type { Fvecs, Ivecs, Npy } from './vector-files.ts';
+export { SearchThreads, SearchThreadsDown } from './search-threads.ts';
+export type { SegmentRef } from './search-protocol.ts';

@@ -143,7 +143,7 @@ export async function loadSegment(
         `segment graph holds ${index.getCurrentCount()} points of ${index.getNumDimensions()} dims, header says ${res.header.count} of ${res.header.dim}`,
       );
     }
-    const segment = new Segment({ ...res, index });
+    const segment = new Segment({ ...res, path, index });
     return { segment, timings: { verifyMs: t1 - t0, loadMs: performance.now() - t1 } };
   } finally {
     await rm(graphPath, { force: true });

@@ -16,6 +16,8 @@ import type { Metadata, Metric, SearchHit, SearchOptions, SearchableIndex } from
  */
 export class Segment implements SearchableIndex {
   readonly digest: string;
+  /** The segment file it was loaded from (null when built in memory, e.g. by a test). */
+  readonly path: string | null;
   readonly header: SegmentFileHeader;
   readonly bytes: number;
   readonly ids: readonly string[];
@@ -29,6 +31,7 @@ export class Segment implements SearchableIndex {
 
   constructor(init: {
     digest: string;
+    path?: string | null;
     header: SegmentFileHeader;
     bytes: number;
     ids: string[];
@@ -37,6 +40,7 @@ export class Segment implements SearchableIndex {
     index: HnswIndex;
   }) {
     this.digest = init.digest;
+    this.path = init.path ?? null;
     this.header = init.header;
     this.bytes = init.bytes;
     this.ids = init.ids;

@@ -12,7 +12,7 @@ import type { IndexErrorCode } from './errors.ts';
  * registers tsx's loader, so the same file runs under vitest, tsx and the CLI. Idle workers are unref'd: a pool never keeps a
  * process alive on its own.
  */
-const bootstrap = fileURLToPath(new URL('./worker-bootstrap.mjs', import.meta.url));
+export const bootstrap = fileURLToPath(new URL('./worker-bootstrap.mjs', import.meta.url));
 
 interface Pending {
   request: unknown;
@@ -108,7 +108,7 @@ export interface SerializedError {
   details?: Record<string, unknown>;
 }
 
-function deserializeError(e: SerializedError | undefined): Error {
+export function deserializeError(e: SerializedError | undefined): Error {
   if (!e) return new Error('index worker failed without an error');
   if (e.code && (IndexErrorCodes as readonly string[]).includes(e.code)) {
     return new IndexError(e.code as IndexErrorCode, e.message, { details: e.details });

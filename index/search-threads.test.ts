@@ -1,0 +1,143 @@
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IndexError } from './errors.ts';
+import { IndexView } from './index-view.ts';
+import { makePoints } from './searchable-contract.ts';
+import { SearchThreads } from './search-threads.ts';
+import { buildSegment, closeIndexWorkers, loadSegment } from './segment-store.ts';
+import type { SearchHit, SearchOptions, SeqPoint } from './types.ts';
+
+const dim = 16;
+let dir = '';
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'meridian-search-threads-'));
+});
+afterAll(async () => {
+  await closeIndexWorkers();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function seg(points: SeqPoint[]) {
+  const b = await buildSegment(points, {
+    collection: 'c',
+    generation: 'g',
+    dim,
+    metric: 'cosine',
+    hnsw: { M: 16, efConstruction: 100, efSearch: 64 },
+    dir,
+  });
+  return (await loadSegment(b.path, { expectedDigest: b.digest })).segment;
+}
+
+/** A search on the threads, with what the view itself answered at the moment it was asked. */
+function ask(view: IndexView, q: Float32Array, options: SearchOptions) {
+  const expected = view.search(q, options);
+  return { expected, answer: view.searchAsync(q, options) };
+}
+
+describe('search threads', () => {
+  it('answer each search exactly as the view stood when it was asked, with writes racing behind it', async () => {
+    const threads = new SearchThreads(2);
+    try {
+      const view = new IndexView({ dim, metric: 'cosine' });
+      view.attachSearchThreads(threads);
+      const all = makePoints(400, dim, 7);
+      const queries = makePoints(12, dim, 99).map((p) => p.vector);
+      const asked: Array<{ expected: SearchHit[]; answer: Promise<SearchHit[]> }> = [];
+      const askAll = () => {
+        for (const q of queries) asked.push(ask(view, q, { k: 10 }));
+        asked.push(ask(view, queries[0]!, { k: 5, filter: { colour: 'red' } }));
+      };
+
+      // Sealed state first, then memtable writes that shadow and delete sealed copies; each
+      // round's searches are asked BEFORE the next writes and only awaited at the end.
+      const first = await seg(all.slice(0, 200));
+      await view.prepare([first]);
+      view.install({ segments: [first], tombstones: [], coversSeq: 200 });
+      askAll();
+      for (let round = 0; round < 5; round++) {
+        const base = 200 + round * 40;
+        view.upsert(
+          all.slice(base, base + 40).map((p) => ({ ...p, id: `p${(p.seq * 7) % 260}` })),
+          base + 40,
+        );
+        askAll();
+        view.delete([`p${round}`, `p${round + 100}`], base + 41);
+        askAll();
+      }
+      // A new manifest the threads were not told about ahead: the install itself loads it.
+      const second = await seg(all.slice(200, 400).map((p, i) => ({ ...p, seq: 500 + i })));
+      view.install({
+        segments: [first, second],
+        tombstones: [{ id: 'p1', seq: 700 }],
+        coversSeq: 700,
+      });
+      askAll();
+
+      expect(threads.healthy).toBe(true);
+      for (const a of asked) expect(await a.answer).toEqual(a.expected);
+      expect(asked.length).toBe(13 * 12);
+      // The answers changed over time: the comparison was not between constant results.
+      expect(asked[0]!.expected).not.toEqual(asked[asked.length - 13]!.expected);
+    } finally {
+      await threads.close();
+    }
+  });
+
+  it('reject bad input on the calling thread, with the same typed error as a plain search', async () => {
+    const threads = new SearchThreads(1);
+    try {
+      const view = new IndexView({ dim, metric: 'cosine' });
+      view.attachSearchThreads(threads);
+      view.upsert(makePoints(5, dim), 5);
+      const q = makePoints(1, dim, 3)[0]!.vector;
+      await expect(view.searchAsync(q, { k: 0 })).rejects.toBeInstanceOf(IndexError);
+      await expect(
+        view.searchAsync(q, { k: 3, filter: { colour: { $gt: 1 } } as never }),
+      ).rejects.toMatchObject({ code: 'invalid_filter' });
+      await expect(view.searchAsync([1, 2], { k: 3 })).rejects.toMatchObject({
+        code: 'invalid_query',
+      });
+      expect(threads.healthy).toBe(true);
+    } finally {
+      await threads.close();
+    }
+  });
+
+  it('fall back to the calling thread when a mirror cannot load a segment, answering the same', async () => {
+    const downs: Error[] = [];
+    const threads = new SearchThreads(1, { onDown: (e) => downs.push(e) });
+    try {
+      const view = new IndexView({ dim, metric: 'cosine' });
+      view.attachSearchThreads(threads);
+      const points = makePoints(100, dim, 5);
+      // The main thread loads a copy; the mirror is pointed at a file that is then removed.
+      const built = await seg(points);
+      const gone = join(dir, 'gone');
+      await copyFile(built.path!, gone);
+      const loaded = (await loadSegment(gone, { expectedDigest: built.digest })).segment;
+      await rm(gone);
+      const q = points[3]!.vector;
+      view.install({ segments: [loaded], tombstones: [], coversSeq: 100 });
+      // Asked while the mirror is failing: answered anyway, from this thread.
+      const during = ask(view, q, { k: 5 });
+      expect(await during.answer).toEqual(during.expected);
+      expect(during.expected[0]!.id).toBe('p3');
+      await expect.poll(() => threads.healthy).toBe(false);
+      expect(downs[0]!.message).toMatch(/search thread/);
+      const after = ask(view, q, { k: 5 });
+      expect(await after.answer).toEqual(after.expected);
+    } finally {
+      await threads.close();
+    }
+  });
+
+  it('refuse to attach to a view that already holds data: the mirror would miss it', () => {
+    const view = new IndexView({ dim, metric: 'cosine' });
+    view.upsert(makePoints(2, dim), 2);
+    const threads = { open: () => 1 } as unknown as SearchThreads;
+    expect(() => view.attachSearchThreads(threads)).toThrow(/before the first write/);
+  });
+});
