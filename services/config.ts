@@ -58,8 +58,15 @@ export const ServiceConfigSchema = z.strictObject({
     })
     .default({ maxBodyBytes: 32 * 1024 * 1024 }),
   query: z
-    .strictObject({ defaultWaitMs: z.number().int().min(0).default(1_000) })
-    .default({ defaultWaitMs: 1_000 }),
+    .strictObject({
+      defaultWaitMs: z.number().int().min(0).default(1_000),
+      /**
+       * Worker threads that run searches beside the event loop, each holding a mirror of
+       * every served view (memory × 1 + threads); 0 searches on the event loop (ADR 0012).
+       */
+      searchThreads: z.number().int().min(0).max(64).default(1),
+    })
+    .default({ defaultWaitMs: 1_000, searchThreads: 1 }),
   seal: z
     .strictObject({
       maxPoints: z.number().int().min(1).optional(),
@@ -122,6 +129,7 @@ const envMap: Record<string, (v: string, c: Record<string, unknown>) => void> = 
     }),
   MERIDIAN_TOKEN_SECRET: (v, c) => (c.tokenSecret = v),
   MERIDIAN_LOG_LEVEL: (v, c) => (obj(c, 'log').level = v),
+  MERIDIAN_SEARCH_THREADS: (v, c) => (obj(c, 'query').searchThreads = Number(v)),
   MERIDIAN_PRIMARY_URL: (v, c) => (obj(c, 'router').primaryUrl = v),
 };
 

@@ -127,6 +127,7 @@ export async function startNode(
       heartbeatMs: config.heartbeatMs,
       beaconMs: config.beaconMs,
       ackTimeoutMs: config.ackTimeoutMs,
+      searchThreads: config.query.searchThreads,
       url,
       log,
       onManifestApplied,
@@ -143,6 +144,7 @@ export async function startNode(
       // A follower region's server holds only its placed collections' mirrors (ADR 0011).
       ...(hubDomain ? { layout: leafLayout(hubDomain) } : {}),
       heartbeatMs: config.heartbeatMs,
+      searchThreads: config.query.searchThreads,
       url,
       log,
       onManifestApplied,

@@ -71,7 +71,7 @@ export async function serveLocal(
   }
 
   const applied = ctx.readSeq();
-  const results = served.view.search(q.vector, {
+  const results = await served.view.searchAsync(q.vector, {
     k: q.k,
     ...(q.ef !== undefined ? { ef: q.ef } : {}),
     ...(q.filter ? { filter: q.filter } : {}),

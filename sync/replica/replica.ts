@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { SearchThreads } from '../../index/index.ts';
 import type { Catalog, Manifest } from '../../catalog/index.ts';
 import { lastCollectionDef } from '../catalog-stream.ts';
 import type { NatsLink } from '../connection.ts';
@@ -48,6 +49,11 @@ export interface ReplicaOptions {
   /** The position its answers reflect, when that is more than its WAL position (the primary's). */
   readSeq?: () => number;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
+  /**
+   * Worker threads that answer searches beside the event loop, each with a mirror of
+   * every view (ADR 0012); 0 or unset searches on the event loop.
+   */
+  searchThreads?: number;
 }
 
 type Listener = () => void;
@@ -59,7 +65,9 @@ type Listener = () => void;
  * and publishes heartbeats. The primary runs one too, for its own region.
  */
 export class Replica {
-  readonly views = new ServedViews();
+  readonly views: ServedViews;
+  /** The search threads, when configured (ADR 0012). */
+  readonly searchThreads: SearchThreads | null;
   readonly region: string;
   readonly node: string;
   private readonly o: ReplicaOptions;
@@ -94,6 +102,15 @@ export class Replica {
     this.node = assertSubjectToken('node', opts.node);
     this.segmentsDir = join(opts.dataDir, 'segments');
     this.layout = opts.layout ?? hubLayout;
+    this.searchThreads = opts.searchThreads
+      ? new SearchThreads(opts.searchThreads, {
+          onDown: (err) =>
+            opts.log?.('search threads out of service; searching on the event loop', {
+              error: err.message,
+            }),
+        })
+      : null;
+    this.views = new ServedViews(this.searchThreads);
     this.applier = new ManifestApplier({
       js: opts.link.js,
       catalog: opts.catalog,
@@ -195,6 +212,7 @@ export class Replica {
       await started?.wal.stop();
     }
     await Promise.allSettled(this.running.values());
+    await this.searchThreads?.close();
   }
 
   /** Whether this region holds a collection (its placement includes the region, or is unset). */
@@ -301,6 +319,7 @@ export class Replica {
           }
           segments.push(await this.applier.loadVerified(ref.digest, m, g.dim));
         }
+        await served.view.prepare(segments);
         served.view.install({ segments, tombstones: m.tombstones, coversSeq: m.coversSeq });
         served.version = m.version;
         served.digests = m.segments.map((s) => s.digest);

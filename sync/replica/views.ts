@@ -1,4 +1,5 @@
 import { IndexView } from '../../index/index.ts';
+import type { SearchThreads } from '../../index/index.ts';
 import type { CollectionSettings, Generation } from '../../catalog/index.ts';
 import type { ReplicaCollectionState } from '../types.ts';
 
@@ -19,6 +20,9 @@ const keyOf = (collection: string, generation: string) => `${collection}\u0000${
 /** The collection generations a replica serves, by collection and model. */
 export class ServedViews {
   private readonly byKey = new Map<string, ServedGeneration>();
+
+  /** With search threads, every view is mirrored there and searched there (ADR 0012). */
+  constructor(private readonly threads: SearchThreads | null = null) {}
 
   get(collection: string, generation: string): ServedGeneration | null {
     return this.byKey.get(keyOf(collection, generation)) ?? null;
@@ -41,10 +45,12 @@ export class ServedViews {
       cur.generation = generation;
       return cur;
     }
+    const view = new IndexView({ dim: generation.dim, metric: settings.metric });
+    if (this.threads) view.attachSearchThreads(this.threads);
     const created: ServedGeneration = {
       settings,
       generation,
-      view: new IndexView({ dim: generation.dim, metric: settings.metric }),
+      view,
       version: 0,
       digests: [],
       error: null,

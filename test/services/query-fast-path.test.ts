@@ -173,7 +173,11 @@ function raw(
   const head = [`POST ${path} HTTP/1.1`, `Host: ${u.host}`, ...headerLines];
   head.push(`Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close', '', '');
   return new Promise((resolve, reject) => {
-    const socket = connect(Number(u.port), u.hostname, () => socket.end(head.join('\r\n') + body));
+    // write, not end: a client that half-closes has its in-flight request aborted by
+    // node:http (httpAllowHalfOpen is off), and a query answers after a search-thread hop.
+    const socket = connect(Number(u.port), u.hostname, () =>
+      socket.write(head.join('\r\n') + body),
+    );
     let text = '';
     socket.on('data', (c: Buffer) => (text += c.toString('utf8')));
     socket.on('error', reject);
