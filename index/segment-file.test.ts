@@ -127,6 +127,20 @@ describe('segment file', () => {
     expect(isIndexError(await loadError(path), 'segment_truncated')).toBe(true);
   });
 
+  it('with trustDigest skips only the hash: the structure is still checked', async () => {
+    const trusted = await loadSegment(built.path, {
+      expectedDigest: built.digest,
+      trustDigest: true,
+    });
+    expect(trusted.segment.digest).toBe(built.digest);
+    expect(trusted.segment.count).toBe(200);
+    const path = await variant('truncated-trusted', (b) => b.subarray(0, b.length - 100));
+    const err = await loadSegment(path, { expectedDigest: built.digest, trustDigest: true }).catch(
+      (e: unknown) => e,
+    );
+    expect(isIndexError(err, 'segment_truncated')).toBe(true);
+  });
+
   it('rejects a file with trailing bytes', async () => {
     const path = await variant('long', (b) => Buffer.concat([b, Buffer.from('xx')]));
     expect(isIndexError(await loadError(path), 'segment_corrupt')).toBe(true);

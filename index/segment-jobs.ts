@@ -28,6 +28,11 @@ export interface UnpackRequest {
   path: string;
   /** When set, the file's sha256 must equal it. */
   expectedDigest: string | null;
+  /**
+   * Skip hashing and take `expectedDigest` as the digest: only for a file this process
+   * verified already (a search thread loading what its view just loaded).
+   */
+  trustDigest?: boolean;
   /** Where to write the extracted HNSW graph for hnswlib's `readIndex` (it takes paths only); null to skip it. */
   graphPath: string | null;
   /** Also return the vectors (compaction needs them; serving does not). */

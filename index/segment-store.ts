@@ -97,6 +97,11 @@ export interface LoadSegmentOptions {
   expect?: Partial<Pick<SegmentHeader, 'collection' | 'generation' | 'dim' | 'metric'>>;
   /** Scratch directory for the extracted graph (default: the OS temp dir). */
   scratchDir?: string;
+  /**
+   * The file was verified against `expectedDigest` by this process already: skip the
+   * hash (structure and Arrow data are still checked). Search threads use it.
+   */
+  trustDigest?: boolean;
 }
 
 export interface LoadTimings {
@@ -126,6 +131,7 @@ export async function loadSegment(
     op: 'unpack',
     path,
     expectedDigest: opts.expectedDigest,
+    ...(opts.trustDigest ? { trustDigest: true } : {}),
     graphPath,
     withVectors: false,
   });
