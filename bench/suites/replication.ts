@@ -436,6 +436,9 @@ async function shipSection(
     natsUrl: nats.url,
     region: 'eu-west',
     node: 'f-ship',
+    // As a follower node runs by default (query.searchThreads 1): the apply includes the
+    // search thread loading the segment too.
+    searchThreads: 1,
     hooks: {
       onStage: (stage, mm) => {
         if (mm.collection === 'ship' && mm.version === m.version && !stages.has(stage))
@@ -567,6 +570,7 @@ async function bootstrapSection(ctx: ShipContext, cleanups: Cleanup[]): Promise<
     natsUrl: ctx.natsUrl,
     region: 'ap-south',
     node: 'f-boot',
+    searchThreads: 1,
     hooks: {
       onStage: (stage, m) => {
         if (stage === 'done' && m.collection === 'ship') manifestAt = performance.now();

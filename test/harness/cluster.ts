@@ -37,6 +37,8 @@ interface Common {
   dataDir?: string;
   heartbeatMs?: number;
   hooks?: ApplyHooksOptions;
+  /** Search threads (ADR 0012); unset: searches on the calling thread, as most tests want. */
+  searchThreads?: number;
 }
 
 async function open(o: Common) {
@@ -64,6 +66,7 @@ export async function startPrimary(
     seal: { maxPoints: 1e9, maxAgeMs: 1e9, ...o.seal },
     ...(o.ackTimeoutMs !== undefined ? { ackTimeoutMs: o.ackTimeoutMs } : {}),
     ...(o.hooks ? { hooks: o.hooks } : {}),
+    ...(o.searchThreads ? { searchThreads: o.searchThreads } : {}),
   });
   await primary.start();
   return handle(primary, catalog, link, dataDir, cleanup);
@@ -90,6 +93,7 @@ export async function startFollower(
     heartbeatMs: o.heartbeatMs ?? 200,
     retryMs: o.retryMs ?? 100,
     ...(o.hooks ? { hooks: o.hooks } : {}),
+    ...(o.searchThreads ? { searchThreads: o.searchThreads } : {}),
   });
   await replica.start();
   return handle(replica, catalog, link, dataDir, cleanup);
