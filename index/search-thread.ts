@@ -48,17 +48,21 @@ function view(id: number): IndexView {
 }
 
 function trim(): void {
-  const live = new Set<string>();
-  for (const v of views.values()) for (const s of v.segments) live.add(s.digest);
   for (const [digest, p] of segments) {
-    // Only settled, unserved segments go; one still loading may be about to be installed.
-    void p.then(() => {
+    // Only settled segments go, and only if nothing serves, awaits or was just given them.
+    const drop = () => {
       const pin = pinned.get(digest);
       if (pin !== undefined && Date.now() - pin < PIN_MS) return;
       pinned.delete(digest);
-      if (!live.has(digest) && !backlogNeeds(digest)) segments.delete(digest);
-    });
+      if (!served(digest) && !backlogNeeds(digest)) segments.delete(digest);
+    };
+    p.then(drop, drop);
   }
+}
+
+function served(digest: string): boolean {
+  for (const v of views.values()) if (v.segments.some((s) => s.digest === digest)) return true;
+  return false;
 }
 
 function backlogNeeds(digest: string): boolean {
