@@ -238,6 +238,11 @@ export async function startNode(
   gauges.refresh = () => {
     if (primary) metrics.walSeq.set({ kind: 'committed' }, primary.commitPosition.seq);
     if (replica) metrics.walSeq.set({ kind: 'applied' }, replica.appliedSeq);
+    if (replica) {
+      const threads = replica.searchThreads;
+      metrics.searchThreads.set({ state: 'configured' }, threads?.size ?? 0);
+      metrics.searchThreads.set({ state: 'serving' }, threads?.healthy ? threads.size : 0);
+    }
     for (const r of state.all()) {
       const s = state.staleness.stalenessMs(r.appliedSeq);
       for (const c of r.heartbeat.collections) {

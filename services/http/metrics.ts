@@ -12,6 +12,7 @@ export class ServiceMetrics {
   readonly lagVersions: Gauge<'collection' | 'region' | 'node'>;
   readonly applyDuration: Histogram<'collection'>;
   readonly walSeq: Gauge<'kind'>;
+  readonly searchThreads: Gauge<'state'>;
 
   constructor(labels: { service: string; region: string; node: string }) {
     this.registry.setDefaultLabels(labels);
@@ -53,6 +54,12 @@ export class ServiceMetrics {
       name: 'meridian_wal_seq',
       help: 'WAL positions: committed (primary) and applied (this replica)',
       labelNames: ['kind'],
+      registers,
+    });
+    this.searchThreads = new Gauge({
+      name: 'meridian_search_threads',
+      help: 'Search threads (decision 0012): configured, and serving (0 once they are out of service and searches run on the event loop)',
+      labelNames: ['state'],
       registers,
     });
   }

@@ -82,5 +82,7 @@ describe('router hedging and metrics', () => {
     const fm = await (await fetch(`${fx.cluster.node('fa').url}/metrics`)).text();
     expect(fm).toMatch(/meridian_wal_seq\{[^}]*kind="applied"/);
     expect(fm).toMatch(/meridian_replication_lag_ms\{[^}]*collection="h"/);
+    // Its searches ran on its search thread (the default), which is still serving.
+    expect(fm).toMatch(/meridian_search_threads\{[^}]*state="serving"[^}]*\} 1/);
   });
 });
