@@ -74,6 +74,11 @@ export class IndexView {
     this.mirror = { threads, id: threads.open(this.dim, this.metric) };
   }
 
+  /** True when a search thread's mirror of this view is current: {@link searchAsync} goes there. */
+  get searchThreadsReady(): boolean {
+    return this.mirror !== null && this.mirror.threads.ready(this.mirror.id);
+  }
+
   /**
    * Applies a WAL upsert. Safe under redelivery: a write at or below `coversSeq`, or
    * older than the id's newest write, changes nothing. Returns whether it changed anything.
@@ -89,12 +94,7 @@ export class IndexView {
       }
     }
     if (changed && this.mirror) {
-      this.mirror.threads.broadcast({
-        op: 'upsert',
-        view: this.mirror.id,
-        points: [...points],
-        seq,
-      });
+      this.mirror.threads.upsert(this.mirror.id, [...points], seq);
     }
     return changed;
   }
@@ -111,7 +111,7 @@ export class IndexView {
       }
     }
     if (changed && this.mirror) {
-      this.mirror.threads.broadcast({ op: 'delete', view: this.mirror.id, ids: [...ids], seq });
+      this.mirror.threads.delete(this.mirror.id, [...ids], seq);
     }
     return changed;
   }
@@ -119,15 +119,6 @@ export class IndexView {
   /** Records WAL progress that carried no write for this view (another collection's entry). */
   advance(seq: number): void {
     this.lastSeq = Math.max(this.lastSeq, seq);
-  }
-
-  /**
-   * Lets the search threads load these segments before {@link install} swaps them in, so
-   * that no search waits behind the load. A no-op without search threads; never throws.
-   */
-  async prepare(segments: readonly Segment[]): Promise<void> {
-    const refs = this.mirror ? segmentRefs(segments) : null;
-    if (refs) await this.mirror!.threads.prepare(refs);
   }
 
   /**
@@ -166,9 +157,7 @@ export class IndexView {
       // A segment with no file cannot be mirrored: this view searches on its own thread.
       if (refs === null) this.mirror = null;
       else {
-        this.mirror.threads.broadcast({
-          op: 'install',
-          view: this.mirror.id,
+        this.mirror.threads.install(this.mirror.id, {
           segments: refs,
           tombstones: [...next.tombstones],
           coversSeq: next.coversSeq,
@@ -183,13 +172,16 @@ export class IndexView {
    */
   async searchAsync(query: ArrayLike<number>, options: SearchOptions): Promise<SearchHit[]> {
     const m = this.mirror;
-    if (!m || !m.threads.healthy) return this.search(query, options);
+    if (!m) return this.search(query, options);
     // Bad input fails here, exactly as the synchronous search would, before any thread sees it.
     assertSearchOptions(options);
     compileFilter(options.filter);
     const q = Float32Array.from(toVector(query, this.dim, 'query'));
+    // null while no thread has loaded this view's newest install (or the threads are down).
+    const answer = m.threads.trySearch(m.id, q, options);
+    if (!answer) return this.search(query, options);
     try {
-      return await m.threads.search(m.id, q, options);
+      return await answer;
     } catch (err) {
       // This view is current, and at least as new as when the search was asked.
       if (err instanceof SearchThreadsDown) return this.search(query, options);

@@ -5,8 +5,8 @@ import type { Metric, Point, SearchHit, SearchOptions } from './types.ts';
 /**
  * Messages between the main thread and a search thread ({@link SearchThreads}). A search
  * thread holds a mirror of every {@link IndexView} of its process, fed the same writes in
- * the same order; one port carries them all, so a search always runs after every write
- * posted before it.
+ * the same order; a thread handles each view's messages in the order they were posted,
+ * so a search always runs after every write of its view posted before it.
  */
 
 /** A segment a mirror loads by itself, from the same immutable, content-addressed file. */
@@ -22,16 +22,17 @@ export type ToSearchThread =
   | {
       op: 'install';
       view: number;
+      /** Counts the view's installs; the thread says when it has applied each. */
+      epoch: number;
       segments: SegmentRef[];
       tombstones: IndexTombstone[];
       coversSeq: number;
     }
-  /** Starts loading segments ahead of their install; answered once they are in memory. */
-  | { op: 'prepare'; id: number; segments: SegmentRef[] }
   | { op: 'search'; id: number; view: number; query: Float32Array; options: SearchOptions };
 
 export type FromSearchThread =
-  | { op: 'prepared'; id: number; error?: SerializedError }
+  /** The view's mirror has applied its install `epoch` (its segments are loaded). */
+  | { op: 'installed'; view: number; epoch: number }
   | { op: 'result'; id: number; hits: SearchHit[] }
   | { op: 'failed'; id: number; error: SerializedError }
   /** The mirror can no longer follow its views (a segment it could not load): stop using it. */

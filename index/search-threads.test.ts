@@ -51,12 +51,15 @@ describe('search threads', () => {
         asked.push(ask(view, queries[0]!, { k: 5, filter: { colour: 'red' } }));
       };
 
-      // Sealed state first, then memtable writes that shadow and delete sealed copies; each
-      // round's searches are asked BEFORE the next writes and only awaited at the end.
       const first = await seg(all.slice(0, 200));
-      await view.prepare([first]);
       view.install({ segments: [first], tombstones: [], coversSeq: 200 });
+      // Until the threads have loaded the segment the view answers itself, the same way.
+      expect(view.searchThreadsReady).toBe(false);
       askAll();
+      await expect.poll(() => view.searchThreadsReady, { timeout: 20_000 }).toBe(true);
+      const before = threads.answered;
+      // Memtable writes that shadow and delete sealed copies; each round's searches are
+      // asked BEFORE the next writes and only awaited at the end.
       for (let round = 0; round < 5; round++) {
         const base = 200 + round * 40;
         view.upsert(
@@ -67,20 +70,26 @@ describe('search threads', () => {
         view.delete([`p${round}`, `p${round + 100}`], base + 41);
         askAll();
       }
-      // A new manifest the threads were not told about ahead: the install itself loads it.
+      // A new manifest, then writes behind it, while the threads load it.
       const second = await seg(all.slice(200, 400).map((p, i) => ({ ...p, seq: 500 + i })));
       view.install({
         segments: [first, second],
         tombstones: [{ id: 'p1', seq: 700 }],
         coversSeq: 700,
       });
+      view.delete(['p7'], 701);
+      askAll();
+      await expect.poll(() => view.searchThreadsReady, { timeout: 20_000 }).toBe(true);
+      view.upsert([{ id: 'late', vector: all[5]!.vector, metadata: null }], 702);
       askAll();
 
-      expect(threads.healthy).toBe(true);
       for (const a of asked) expect(await a.answer).toEqual(a.expected);
-      expect(asked.length).toBe(13 * 12);
+      expect(threads.healthy).toBe(true);
+      expect(asked.length).toBe(13 * 13);
+      // The threads answered every search asked while they were current (10 rounds + the last).
+      expect(threads.answered - before).toBe(13 * 11);
       // The answers changed over time: the comparison was not between constant results.
-      expect(asked[0]!.expected).not.toEqual(asked[asked.length - 13]!.expected);
+      expect(asked[0]!.expected).not.toEqual(asked[asked.length - 1]!.expected);
     } finally {
       await threads.close();
     }

@@ -1,7 +1,8 @@
 import { Worker } from 'node:worker_threads';
 import { bootstrap, deserializeError } from './worker-pool.ts';
+import type { IndexTombstone } from './index-view.ts';
 import type { FromSearchThread, SegmentRef, ToSearchThread } from './search-protocol.ts';
-import type { Metric, SearchHit, SearchOptions } from './types.ts';
+import type { Metric, Point, SearchHit, SearchOptions } from './types.ts';
 
 /**
  * Search threads are gone (one crashed, could not load a segment, or they were closed).
@@ -16,7 +17,10 @@ export class SearchThreadsDown extends Error {
 
 interface Slot {
   worker: Worker;
+  /** Searches sent and not answered: the least busy ready thread gets the next. */
   inflight: number;
+  /** Per view: the newest install this thread has applied. */
+  installed: Map<number, number>;
 }
 
 interface PendingSearch {
@@ -26,11 +30,16 @@ interface PendingSearch {
 }
 
 /**
- * Worker threads that answer a process's searches (ADR 0012). Each thread holds a mirror
- * of every attached {@link IndexView}: the view posts each write and install to every
- * thread as it applies it, and a search goes to the thread with the fewest in flight.
- * A thread handles its messages in order, so an answer reflects every write the view
- * had applied when the search was asked — what the caller reported as applied.
+ * Worker threads that answer a process's searches (decision 0012). Each thread holds a
+ * mirror of every attached {@link IndexView}: the view posts each write and install to
+ * every thread as it applies it, and a search goes to the least busy thread whose mirror
+ * of that view has applied the view's newest install. A thread handles each view's
+ * messages in order, so an answer reflects every write the view had applied when the
+ * search was asked — what the caller reported as applied.
+ *
+ * A new install is applied by the main thread at once; each thread loads its segments
+ * after that, and until it has, {@link trySearch} returns null for that view and the
+ * caller searches on its own thread. So a manifest apply never waits for the mirrors.
  *
  * Costs: each thread holds its own copy of every segment graph and memtable (memory ×
  * (1 + threads)), and loads each new segment file itself.
@@ -39,9 +48,11 @@ export class SearchThreads {
   readonly size: number;
   private readonly slots: Slot[] = [];
   private readonly searches = new Map<number, PendingSearch>();
-  private readonly prepares = new Map<number, { left: number; done: () => void }>();
+  /** Per view: its newest install posted. */
+  private readonly epochs = new Map<number, number>();
   private nextId = 1;
   private nextView = 1;
+  private answeredCount = 0;
   private down: SearchThreadsDown | null = null;
   private readonly onDown: ((err: Error) => void) | undefined;
 
@@ -52,8 +63,8 @@ export class SearchThreads {
     const entry = new URL('./search-thread.ts', import.meta.url).href;
     for (let i = 0; i < size; i++) {
       const worker = new Worker(bootstrap, { workerData: { entry } });
-      const slot: Slot = { worker, inflight: 0 };
-      worker.on('message', (msg: FromSearchThread) => this.receive(msg));
+      const slot: Slot = { worker, inflight: 0, installed: new Map() };
+      worker.on('message', (msg: FromSearchThread) => this.receive(slot, msg));
       worker.on('error', (err) =>
         this.fail(new SearchThreadsDown('search thread failed', { cause: err })),
       );
@@ -70,44 +81,69 @@ export class SearchThreads {
     return this.down === null;
   }
 
+  /** Searches answered by the threads so far (the rest ran on the caller's thread). */
+  get answered(): number {
+    return this.answeredCount;
+  }
+
+  /** Whether some thread's mirror of `view` holds the view's newest install. */
+  ready(view: number): boolean {
+    if (this.down) return false;
+    const epoch = this.epochs.get(view) ?? 0;
+    return this.slots.some((s) => (s.installed.get(view) ?? 0) === epoch);
+  }
+
   /** Registers a new, empty view; returns the id its messages carry. */
   open(dim: number, metric: Metric): number {
     const view = this.nextView++;
+    this.epochs.set(view, 0);
     this.broadcast({ op: 'open', view, dim, metric });
     return view;
   }
 
-  /** Posts a write or install to every thread, in the caller's order. */
-  broadcast(msg: ToSearchThread): void {
-    if (this.down) return;
-    for (const s of this.slots) s.worker.postMessage(msg);
+  upsert(view: number, points: Point[], seq: number): void {
+    this.broadcast({ op: 'upsert', view, points, seq });
+  }
+
+  delete(view: number, ids: string[], seq: number): void {
+    this.broadcast({ op: 'delete', view, ids, seq });
+  }
+
+  /** Posts an install the view has just applied; its mirrors catch up in the background. */
+  install(
+    view: number,
+    state: { segments: SegmentRef[]; tombstones: IndexTombstone[]; coversSeq: number },
+  ): void {
+    const epoch = (this.epochs.get(view) ?? 0) + 1;
+    this.epochs.set(view, epoch);
+    this.broadcast({ op: 'install', view, epoch, ...state });
   }
 
   /**
-   * Has every thread load these segments now, so that their install later holds no
-   * search up. Never rejects: a thread that cannot load one is taken out of service.
+   * Searches `view` on the least busy thread whose mirror holds the view's newest
+   * install; null when none does yet (or the threads are down): search on your own.
+   * Rejects with {@link SearchThreadsDown} if the threads fail before answering.
    */
-  prepare(segments: SegmentRef[]): Promise<void> {
-    if (this.down || segments.length === 0) return Promise.resolve();
+  trySearch(
+    view: number,
+    query: Float32Array,
+    options: SearchOptions,
+  ): Promise<SearchHit[]> | null {
+    if (this.down) return null;
+    const epoch = this.epochs.get(view) ?? 0;
+    let slot: Slot | null = null;
+    for (const s of this.slots) {
+      if ((s.installed.get(view) ?? 0) !== epoch) continue;
+      if (!slot || s.inflight < slot.inflight) slot = s;
+    }
+    if (!slot) return null;
+    const chosen = slot;
     const id = this.nextId++;
-    return new Promise<void>((resolve) => {
-      this.prepares.set(id, { left: this.slots.length, done: resolve });
-      this.broadcast({ op: 'prepare', id, segments });
-    });
-  }
-
-  /** Searches view `view` on the least busy thread. Rejects with {@link SearchThreadsDown} when none can. */
-  search(view: number, query: Float32Array, options: SearchOptions): Promise<SearchHit[]> {
-    if (this.down) return Promise.reject(this.down);
-    let slot = this.slots[0]!;
-    for (const s of this.slots) if (s.inflight < slot.inflight) slot = s;
-    const id = this.nextId++;
-    slot.inflight++;
-    if (slot.inflight === 1) slot.worker.ref(); // an answer owed keeps the process up
+    if (chosen.inflight++ === 0) chosen.worker.ref(); // an answer owed keeps the process up
     return new Promise<SearchHit[]>((resolve, reject) => {
-      this.searches.set(id, { slot, resolve, reject });
+      this.searches.set(id, { slot: chosen, resolve, reject });
       const msg: ToSearchThread = { op: 'search', id, view, query, options };
-      slot.worker.postMessage(msg);
+      chosen.worker.postMessage(msg);
     });
   }
 
@@ -117,15 +153,14 @@ export class SearchThreads {
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 
-  private receive(msg: FromSearchThread): void {
-    if (msg.op === 'prepared') {
-      const p = this.prepares.get(msg.id);
-      if (msg.error) this.fail(new SearchThreadsDown(`search thread: ${msg.error.message}`));
-      if (!p) return;
-      if (--p.left === 0) {
-        this.prepares.delete(msg.id);
-        p.done();
-      }
+  private broadcast(msg: ToSearchThread): void {
+    if (this.down) return;
+    for (const s of this.slots) s.worker.postMessage(msg);
+  }
+
+  private receive(slot: Slot, msg: FromSearchThread): void {
+    if (msg.op === 'installed') {
+      slot.installed.set(msg.view, msg.epoch);
       return;
     }
     if (msg.op === 'broken') {
@@ -136,18 +171,18 @@ export class SearchThreads {
     if (!p) return;
     this.searches.delete(msg.id);
     if (--p.slot.inflight === 0) p.slot.worker.unref();
-    if (msg.op === 'result') p.resolve(msg.hits);
-    else p.reject(deserializeError(msg.error));
+    if (msg.op === 'result') {
+      this.answeredCount++;
+      p.resolve(msg.hits);
+    } else p.reject(deserializeError(msg.error));
   }
 
-  /** Takes every thread out of service (once); pending work settles at once. */
+  /** Takes every thread out of service (once); searches in flight reject at once. */
   private fail(err: SearchThreadsDown, report = true): void {
     if (this.down) return;
     this.down = err;
     for (const p of this.searches.values()) p.reject(err);
     this.searches.clear();
-    for (const p of this.prepares.values()) p.done();
-    this.prepares.clear();
     for (const s of this.slots) {
       s.inflight = 0;
       s.worker.unref();

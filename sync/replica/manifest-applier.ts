@@ -110,8 +110,6 @@ export class ManifestApplier {
     }
 
     await stage('load');
-    // The search threads load the new segments now, so no search waits at the swap.
-    await served.view.prepare(segments);
     await stage('transaction');
     this.o.catalog.applyManifest(m, {
       beforeCommit: () => {

@@ -319,7 +319,6 @@ export class Replica {
           }
           segments.push(await this.applier.loadVerified(ref.digest, m, g.dim));
         }
-        await served.view.prepare(segments);
         served.view.install({ segments, tombstones: m.tombstones, coversSeq: m.coversSeq });
         served.version = m.version;
         served.digests = m.segments.map((s) => s.digest);
