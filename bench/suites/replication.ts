@@ -21,6 +21,7 @@ import { Subjects, connectNats } from '../../sync/index.ts';
 import type { ApplyStage, Primary } from '../../sync/index.ts';
 import { ChildFollower } from '../../test/harness/child-follower.ts';
 import type { ChildEvent } from '../../test/harness/child-follower.ts';
+import { waitFor } from '../../test/harness/wait-for.ts';
 import { startFollower, startPrimary } from '../../test/harness/cluster.ts';
 import type { NodeHandle } from '../../test/harness/cluster.ts';
 import { generateClustered } from '../../test/harness/datasets.ts';
@@ -369,6 +370,8 @@ interface ShipResult {
   apply_verify_load_ms: number;
   apply_commit_swap_ms: number;
   apply_total_ms: number;
+  /** After the swap, until the follower's search thread had loaded the segment too (ADR 0012). */
+  search_thread_ready_after_swap_ms: number;
   follower_join_ms: number;
   follower_builds: number;
   ratio_rebuild_over_apply: number;
@@ -460,6 +463,14 @@ async function shipSection(
     'the ship manifest on the follower',
   );
   const joinMs = performance.now() - t;
+  // The search thread loads the segment after the swap, in the background; until then the
+  // follower answers from its event loop.
+  await waitFor(() => follower.node.served('ship')!.view.searchThreadsReady, {
+    timeoutMs: 600_000,
+    intervalMs: 20,
+    message: 'the follower search thread loading the ship segment',
+  });
+  const threadReadyAt = performance.now();
   const followerBuilds = indexStats().builds - buildsBefore;
   const at = (s: ApplyStage): number => {
     const v = stages.get(s);
@@ -518,6 +529,7 @@ async function shipSection(
     apply_verify_load_ms: Math.round(at('load') - at('verify')),
     apply_commit_swap_ms: Math.round(at('done') - at('load')),
     apply_total_ms: Math.round(applyTotal),
+    search_thread_ready_after_swap_ms: Math.round(threadReadyAt - at('done')),
     follower_join_ms: Math.round(joinMs),
     follower_builds: followerBuilds,
     ratio_rebuild_over_apply: round(buildMs / applyTotal, 1),
@@ -637,6 +649,7 @@ export async function run(flags: BenchFlags): Promise<void> {
         ship_ms: ship.ship_ms,
         verify_ms: ship.verify_ms,
         load_ms: ship.load_ms,
+        thread_ready_ms: ship.search_thread_ready_after_swap_ms,
         apply_total_ms: ship.apply_total_ms,
         rebuild_over_apply: ship.ratio_rebuild_over_apply,
       },
