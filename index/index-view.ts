@@ -63,15 +63,31 @@ export class IndexView {
   }
 
   /**
-   * Mirrors this view in `threads` from now on. Only an empty view can be attached: the
-   * mirror starts empty and is fed every write after this call.
+   * Mirrors this view in `threads` from now on, replacing any earlier mirror (threads
+   * that failed). A view that already holds data is sent whole first — its sealed state,
+   * then each memtable entry with its seq — in the same synchronous step, so every later
+   * write reaches the mirror after it. Applying writes in a different order leaves an
+   * IndexView in the same state (the newest seq of each id wins), so the mirror is the view.
    */
   attachSearchThreads(threads: SearchThreads): void {
-    if (this.mirror) throw new Error('index view: search threads already attached');
-    if (this.appliedSeq > 0 || this.sealed.segments.length > 0 || this.memtable.size > 0) {
-      throw new Error('index view: attach search threads before the first write');
+    const id = threads.open(this.dim, this.metric);
+    this.mirror = { threads, id };
+    if (this.sealed.segments.length > 0 || this.sealed.coversSeq > 0) {
+      const refs = segmentRefs(this.sealed.segments);
+      if (refs === null) {
+        this.mirror = null; // a segment with no file cannot be mirrored
+        return;
+      }
+      threads.install(id, {
+        segments: refs,
+        tombstones: [...this.sealed.tombstones],
+        coversSeq: this.sealed.coversSeq,
+      });
     }
-    this.mirror = { threads, id: threads.open(this.dim, this.metric) };
+    for (const [entryId, e] of this.memtable.entriesView()) {
+      if (e.point) threads.upsert(id, [e.point], e.seq);
+      else threads.delete(id, [entryId], e.seq);
+    }
   }
 
   /** True when a search thread's mirror of this view is current: {@link searchAsync} goes there. */

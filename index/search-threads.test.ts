@@ -143,10 +143,28 @@ describe('search threads', () => {
     }
   });
 
-  it('refuse to attach to a view that already holds data: the mirror would miss it', () => {
+  it('take a view that already holds data whole, then follow its writes', async () => {
     const view = new IndexView({ dim, metric: 'cosine' });
-    view.upsert(makePoints(2, dim), 2);
-    const threads = { open: () => 1 } as unknown as SearchThreads;
-    expect(() => view.attachSearchThreads(threads)).toThrow(/before the first write/);
+    const points = makePoints(300, dim, 11);
+    view.install({ segments: [await seg(points.slice(0, 200))], tombstones: [], coversSeq: 200 });
+    view.upsert(points.slice(200, 260), 260);
+    view.upsert([{ ...points[270]!, id: 'p3' }], 261); // shadows a sealed copy
+    view.delete(['p4', 'p210'], 262); // a sealed id and a memtable id
+    const threads = new SearchThreads(1);
+    try {
+      view.attachSearchThreads(threads);
+      view.upsert(points.slice(260, 300), 263);
+      await expect.poll(() => view.searchThreadsReady, { timeout: 20_000 }).toBe(true);
+      const before = threads.answered;
+      const qs = [...points.slice(0, 40), points[270]!];
+      const asked = qs.map((p) => ask(view, p.vector, { k: 10 }));
+      for (const a of asked) expect(await a.answer).toEqual(a.expected);
+      expect(threads.answered - before).toBe(41);
+      const ids = asked.flatMap((a) => a.expected.map((h) => h.id));
+      expect(ids).not.toContain('p4');
+      expect(ids).toContain('p3');
+    } finally {
+      await threads.close();
+    }
   });
 });

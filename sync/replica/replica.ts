@@ -66,8 +66,11 @@ type Listener = () => void;
  */
 export class Replica {
   readonly views: ServedViews;
-  /** The search threads, when configured (ADR 0012). */
-  readonly searchThreads: SearchThreads | null;
+  private threads: SearchThreads | null = null;
+  private threadRestart: { timer: NodeJS.Timeout | null; delayMs: number } = {
+    timer: null,
+    delayMs: 1_000,
+  };
   readonly region: string;
   readonly node: string;
   private readonly o: ReplicaOptions;
@@ -102,15 +105,7 @@ export class Replica {
     this.node = assertSubjectToken('node', opts.node);
     this.segmentsDir = join(opts.dataDir, 'segments');
     this.layout = opts.layout ?? hubLayout;
-    this.searchThreads = opts.searchThreads
-      ? new SearchThreads(opts.searchThreads, {
-          onDown: (err) =>
-            opts.log?.('search threads out of service; searching on the event loop', {
-              error: err.message,
-            }),
-        })
-      : null;
-    this.views = new ServedViews(this.searchThreads);
+    this.views = new ServedViews();
     this.applier = new ManifestApplier({
       js: opts.link.js,
       catalog: opts.catalog,
@@ -141,10 +136,43 @@ export class Replica {
     return this.o.catalog;
   }
 
-  /** Recovers from disk, then follows CATALOG and the WAL. Resolves once the initial catalog sync is done. */
+  /**
+   * Recovers from disk, then follows CATALOG and the WAL. Resolves once the initial catalog
+   * sync is done. The search threads start after it, so that they do not take CPU from
+   * the first applies; they take each view whole and catch up in the background.
+   */
   async start(): Promise<void> {
     await this.recover();
     await this.follow();
+    this.startSearchThreads();
+  }
+
+  /** The search threads, when configured and started (decision 0012). */
+  get searchThreads(): SearchThreads | null {
+    return this.threads;
+  }
+
+  private startSearchThreads(): void {
+    const size = this.o.searchThreads ?? 0;
+    if (size <= 0 || this.stopped) return;
+    const threads = new SearchThreads(size, {
+      onDown: (err) => {
+        // Searches run on the event loop meanwhile; new threads take every view whole.
+        const delayMs = this.threadRestart.delayMs;
+        this.threadRestart.delayMs = Math.min(delayMs * 2, 60_000);
+        this.log('search threads out of service; searching on the event loop', {
+          error: err.message,
+          restartInMs: delayMs,
+        });
+        this.threadRestart.timer = setTimeout(() => {
+          this.threadRestart.timer = null;
+          this.startSearchThreads();
+        }, delayMs);
+        this.threadRestart.timer.unref();
+      },
+    });
+    this.threads = threads;
+    this.views.useSearchThreads(threads);
   }
 
   /**
@@ -212,7 +240,8 @@ export class Replica {
       await started?.wal.stop();
     }
     await Promise.allSettled(this.running.values());
-    await this.searchThreads?.close();
+    if (this.threadRestart.timer) clearTimeout(this.threadRestart.timer);
+    await this.threads?.close();
   }
 
   /** Whether this region holds a collection (its placement includes the region, or is unset). */

@@ -21,8 +21,16 @@ const keyOf = (collection: string, generation: string) => `${collection}\u0000${
 export class ServedViews {
   private readonly byKey = new Map<string, ServedGeneration>();
 
-  /** With search threads, every view is mirrored there and searched there (ADR 0012). */
-  constructor(private readonly threads: SearchThreads | null = null) {}
+  private threads: SearchThreads | null = null;
+
+  /**
+   * Mirrors every view, now and to come, in `threads` and searches there (decision 0012);
+   * replaces earlier threads (after a failure). Each existing view is sent whole.
+   */
+  useSearchThreads(threads: SearchThreads): void {
+    this.threads = threads;
+    for (const s of this.byKey.values()) s.view.attachSearchThreads(threads);
+  }
 
   get(collection: string, generation: string): ServedGeneration | null {
     return this.byKey.get(keyOf(collection, generation)) ?? null;
