@@ -13,6 +13,7 @@
  * - `bootstrap`: a new follower joins the `ship` collection plus a WAL tail and serves it
  *   without building a graph.
  */
+import { execSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { Subscription } from 'nats';
 import { buildSegment, closeIndexWorkers, indexStats, loadSegment } from '../../index/index.ts';
@@ -370,6 +371,8 @@ interface ShipResult {
   apply_verify_load_ms: number;
   apply_commit_swap_ms: number;
   apply_total_ms: number;
+  /** The same apply by a follower without search threads, just before (side by side). */
+  apply_total_no_search_threads_ms: number;
   /** After the swap, until the follower's search thread had loaded the segment too (ADR 0012). */
   search_thread_ready_after_swap_ms: number;
   follower_join_ms: number;
@@ -431,6 +434,32 @@ async function shipSection(
   if (!m || m.segments.length !== 1) throw new Error('ship: expected one sealed segment');
   const seg = m.segments[0]!;
 
+  // Side by side: the same apply by a follower that searches on its event loop
+  // (searchThreads 0), then by one as a follower node runs by default (1 search thread).
+  log(`ship: a follower without search threads applies manifest v${m.version}`);
+  execSync('sync'); // the seal's dirty pages are not written back during either apply
+  const noThreads = new Map<ApplyStage, number>();
+  const plain = await startFollower({
+    natsUrl: nats.url,
+    region: 'eu-west',
+    node: 'f-ship0',
+    hooks: {
+      onStage: (stage, mm) => {
+        if (mm.collection === 'ship' && mm.version === m.version && !noThreads.has(stage))
+          noThreads.set(stage, performance.now());
+      },
+    },
+  });
+  await plain.node.waitUntil(
+    () => (plain.node.served('ship')?.version ?? 0) >= m.version,
+    600_000,
+    'the ship manifest on the follower without search threads',
+  );
+  await plain.stop();
+  await plain.cleanup();
+  const plainApplyMs = noThreads.get('done')! - noThreads.get('fetch')!;
+  execSync('sync');
+
   log(`ship: a follower with an empty data dir applies manifest v${m.version}`);
   const stages = new Map<ApplyStage, number>();
   const buildsBefore = indexStats().builds;
@@ -439,9 +468,7 @@ async function shipSection(
     natsUrl: nats.url,
     region: 'eu-west',
     node: 'f-ship',
-    // As a follower node runs by default (query.searchThreads 1): the apply includes the
-    // search thread loading the segment too.
-    searchThreads: 1,
+    searchThreads: 1, // as a follower node runs by default (query.searchThreads)
     hooks: {
       onStage: (stage, mm) => {
         if (mm.collection === 'ship' && mm.version === m.version && !stages.has(stage))
@@ -529,6 +556,7 @@ async function shipSection(
     apply_verify_load_ms: Math.round(at('load') - at('verify')),
     apply_commit_swap_ms: Math.round(at('done') - at('load')),
     apply_total_ms: Math.round(applyTotal),
+    apply_total_no_search_threads_ms: Math.round(plainApplyMs),
     search_thread_ready_after_swap_ms: Math.round(threadReadyAt - at('done')),
     follower_join_ms: Math.round(joinMs),
     follower_builds: followerBuilds,
@@ -650,6 +678,7 @@ export async function run(flags: BenchFlags): Promise<void> {
         verify_ms: ship.verify_ms,
         load_ms: ship.load_ms,
         thread_ready_ms: ship.search_thread_ready_after_swap_ms,
+        apply_no_threads_ms: ship.apply_total_no_search_threads_ms,
         apply_total_ms: ship.apply_total_ms,
         rebuild_over_apply: ship.ratio_rebuild_over_apply,
       },
