@@ -1,33 +1,11 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { IndexView } from './index-view.ts';
 import { makePoints } from './searchable-contract.ts';
-import { buildSegment, closeIndexWorkers, loadSegment } from './segment-store.ts';
-import type { SeqPoint } from './types.ts';
+import { useSegmentDir } from './segment-fixture.ts';
 
 const dim = 8;
-let dir = '';
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'meridian-view-'));
-});
-afterAll(async () => {
-  await closeIndexWorkers();
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function seg(points: SeqPoint[]) {
-  const b = await buildSegment(points, {
-    collection: 'c',
-    generation: 'g',
-    dim,
-    metric: 'l2',
-    hnsw: { M: 16, efConstruction: 100, efSearch: 64 },
-    dir,
-  });
-  return (await loadSegment(b.path, { expectedDigest: b.digest })).segment;
-}
+const segments = useSegmentDir('meridian-view-', { dim, metric: 'l2' });
+const seg = segments.seg;
 
 const ids = (view: IndexView, q: Float32Array, k = 100) => view.search(q, { k }).map((h) => h.id);
 

@@ -1,35 +1,17 @@
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { IndexError } from './errors.ts';
 import { IndexView } from './index-view.ts';
 import { makePoints } from './searchable-contract.ts';
+import { useSegmentDir } from './segment-fixture.ts';
 import { SearchThreads } from './search-threads.ts';
-import { buildSegment, closeIndexWorkers, loadSegment } from './segment-store.ts';
-import type { SearchHit, SearchOptions, SeqPoint } from './types.ts';
+import { loadSegment } from './segment-store.ts';
+import type { SearchHit, SearchOptions } from './types.ts';
 
 const dim = 16;
-let dir = '';
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'meridian-search-threads-'));
-});
-afterAll(async () => {
-  await closeIndexWorkers();
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function seg(points: SeqPoint[]) {
-  const b = await buildSegment(points, {
-    collection: 'c',
-    generation: 'g',
-    dim,
-    metric: 'cosine',
-    hnsw: { M: 16, efConstruction: 100, efSearch: 64 },
-    dir,
-  });
-  return (await loadSegment(b.path, { expectedDigest: b.digest })).segment;
-}
+const segments = useSegmentDir('meridian-search-threads-', { dim, metric: 'cosine' });
+const seg = segments.seg;
 
 /** A search on the threads, with what the view itself answered at the moment it was asked. */
 function ask(view: IndexView, q: Float32Array, options: SearchOptions) {
@@ -124,7 +106,7 @@ describe('search threads', () => {
       const points = makePoints(100, dim, 5);
       // The main thread loads a copy; the mirror is pointed at a file that is then removed.
       const built = await seg(points);
-      const gone = join(dir, 'gone');
+      const gone = join(segments.dir, 'gone');
       await copyFile(built.path!, gone);
       const loaded = (await loadSegment(gone, { expectedDigest: built.digest })).segment;
       await rm(gone);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SearchThreadsDown, closeIndexWorkers } from '../../index/index.ts';
+import { SearchThreadsDown } from '../../index/index.ts';
 import type { Primary } from '../../sync/index.ts';
-import { startPrimary } from '../harness/cluster.ts';
+import { startPrimary, stopAll } from '../harness/cluster.ts';
 import type { NodeHandle } from '../harness/cluster.ts';
 import { generateClustered } from '../harness/datasets.ts';
 import { startNatsServer } from '../harness/nats-server.ts';
@@ -22,12 +22,7 @@ beforeAll(async () => {
   });
 });
 
-afterAll(async () => {
-  await primary?.stop();
-  await primary?.cleanup();
-  await closeIndexWorkers();
-  await nats?.stop();
-});
+afterAll(() => stopAll([primary], [nats]));
 
 describe("a replica's search threads", () => {
   it('start after the initial sync, come back after a crash, and never change an answer', async () => {
