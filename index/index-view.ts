@@ -84,10 +84,14 @@ export class IndexView {
         coversSeq: this.sealed.coversSeq,
       });
     }
-    for (const [entryId, e] of this.memtable.entriesView()) {
-      if (e.point) threads.upsert(id, [e.point], e.seq);
-      else threads.delete(id, [entryId], e.seq);
-    }
+    // One message for the whole memtable, each vector copied out: a WAL-decoded vector is
+    // a view into its entry's buffer (up to ~1 MB), which a message would copy whole.
+    const entries = [...this.memtable.entriesView()].map(([entryId, e]) => ({
+      id: entryId,
+      seq: e.seq,
+      point: e.point ? { ...e.point, vector: e.point.vector.slice() } : null,
+    }));
+    if (entries.length > 0) threads.replay(id, entries);
   }
 
   /** True when a search thread's mirror of this view is current: {@link searchAsync} goes there. */

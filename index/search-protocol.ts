@@ -15,10 +15,19 @@ export interface SegmentRef {
   path: string;
 }
 
+/** One memtable entry: the id's newest write, an upsert (`point`) or a delete (null). */
+export interface ReplayEntry {
+  id: string;
+  seq: number;
+  point: Point | null;
+}
+
 export type ToSearchThread =
   | { op: 'open'; view: number; dim: number; metric: Metric }
   | { op: 'upsert'; view: number; points: Point[]; seq: number }
   | { op: 'delete'; view: number; ids: string[]; seq: number }
+  /** A memtable sent whole (threads attached to a view that holds data): each entry's write. */
+  | { op: 'replay'; view: number; entries: ReplayEntry[] }
   | {
       op: 'install';
       view: number;

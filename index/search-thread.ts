@@ -8,7 +8,7 @@
  * in memory yet holds up only its own view's queue while it loads them (the main thread
  * searches that view itself meanwhile); other views go on.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { IndexView } from './index-view.ts';
 import { loadSegment } from './segment-store.ts';
 import { serializeError } from './worker-pool.ts';
@@ -25,6 +25,7 @@ interface Mirror {
 }
 
 const port = parentPort!;
+const scratchDir = (workerData as { scratchDir?: string }).scratchDir;
 const send = (msg: FromSearchThread) => port.postMessage(msg);
 const mirrors = new Map<number, Mirror>();
 /** Loaded or loading segments by digest; after each install, only what a view serves or awaits stays. */
@@ -36,9 +37,13 @@ function load(ref: SegmentRef): Promise<Segment> {
   if (!p) {
     // The main thread verified this immutable, content-addressed file before installing
     // it: no second sha256 (about 1 s for a 630 MB segment, bench replication).
-    p = loadSegment(ref.path, { expectedDigest: ref.digest, trustDigest: true }).then(
-      (r) => r.segment,
-    );
+    p = loadSegment(ref.path, {
+      expectedDigest: ref.digest,
+      trustDigest: true,
+      // Cleared by the main thread when threads start and close: a graph extracted by a
+      // load that a terminate cut short is not left behind.
+      ...(scratchDir ? { scratchDir } : {}),
+    }).then((r) => r.segment);
     segments.set(ref.digest, p);
   }
   return p;
@@ -77,6 +82,12 @@ function handle(m: Mirror, msg: ToSearchThread): void {
       return;
     case 'delete':
       m.view.delete(msg.ids, msg.seq);
+      return;
+    case 'replay':
+      for (const e of msg.entries) {
+        if (e.point) m.view.upsert([e.point], e.seq);
+        else m.view.delete([e.id], e.seq);
+      }
       return;
     case 'search':
       try {

@@ -1,4 +1,5 @@
-import { copyFile, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { IndexError } from './errors.ts';
@@ -116,7 +117,7 @@ describe('search threads', () => {
       const during = ask(view, q, { k: 5 });
       expect(await during.answer).toEqual(during.expected);
       expect(during.expected[0]!.id).toBe('p3');
-      await expect.poll(() => threads.healthy).toBe(false);
+      await expect.poll(() => threads.healthy, { timeout: 20_000 }).toBe(false);
       expect(downs[0]!.message).toMatch(/search thread/);
       const after = ask(view, q, { k: 5 });
       expect(await after.answer).toEqual(after.expected);
@@ -132,7 +133,12 @@ describe('search threads', () => {
     view.upsert(points.slice(200, 260), 260);
     view.upsert([{ ...points[270]!, id: 'p3' }], 261); // shadows a sealed copy
     view.delete(['p4', 'p210'], 262); // a sealed id and a memtable id
-    const threads = new SearchThreads(1);
+    // A graph left by an earlier load cut short is cleared when threads start.
+    const scratchDir = join(segments.dir, 'scratch');
+    await mkdir(scratchDir, { recursive: true });
+    await writeFile(join(scratchDir, 'meridian-left-over.hnsw'), 'x');
+    const threads = new SearchThreads(1, { scratchDir });
+    expect(existsSync(join(scratchDir, 'meridian-left-over.hnsw'))).toBe(false);
     try {
       view.attachSearchThreads(threads);
       view.upsert(points.slice(260, 300), 263);
@@ -148,5 +154,6 @@ describe('search threads', () => {
     } finally {
       await threads.close();
     }
+    expect(existsSync(scratchDir)).toBe(false);
   });
 });

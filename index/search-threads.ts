@@ -1,7 +1,13 @@
+import { mkdirSync, rmSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { bootstrap, deserializeError } from './worker-pool.ts';
 import type { IndexTombstone } from './index-view.ts';
-import type { FromSearchThread, SegmentRef, ToSearchThread } from './search-protocol.ts';
+import type {
+  FromSearchThread,
+  ReplayEntry,
+  SegmentRef,
+  ToSearchThread,
+} from './search-protocol.ts';
 import type { Metric, Point, SearchHit, SearchOptions } from './types.ts';
 
 /**
@@ -56,13 +62,27 @@ export class SearchThreads {
   private down: SearchThreadsDown | null = null;
   private readonly onDown: ((err: Error) => void) | undefined;
 
-  constructor(size: number, opts: { onDown?: (err: Error) => void } = {}) {
+  private readonly scratchDir: string | null;
+
+  /**
+   * @param opts.scratchDir Where the threads extract graphs while loading segments. It is
+   *   emptied now and on {@link close}, so that a load cut short leaves nothing behind;
+   *   give each SearchThreads its own. Default: the OS temp directory, not cleaned.
+   */
+  constructor(size: number, opts: { onDown?: (err: Error) => void; scratchDir?: string } = {}) {
     if (!Number.isInteger(size) || size < 1) throw new Error('search threads: size must be ≥ 1');
     this.size = size;
     this.onDown = opts.onDown;
+    this.scratchDir = opts.scratchDir ?? null;
+    if (this.scratchDir) {
+      rmSync(this.scratchDir, { recursive: true, force: true });
+      mkdirSync(this.scratchDir, { recursive: true });
+    }
     const entry = new URL('./search-thread.ts', import.meta.url).href;
     for (let i = 0; i < size; i++) {
-      const worker = new Worker(bootstrap, { workerData: { entry } });
+      const worker = new Worker(bootstrap, {
+        workerData: { entry, ...(this.scratchDir ? { scratchDir: this.scratchDir } : {}) },
+      });
       const slot: Slot = { worker, inflight: 0, installed: new Map() };
       worker.on('message', (msg: FromSearchThread) => this.receive(slot, msg));
       worker.on('error', (err) =>
@@ -109,6 +129,11 @@ export class SearchThreads {
     this.broadcast({ op: 'delete', view, ids, seq });
   }
 
+  /** Sends a view's memtable whole (see {@link IndexView.attachSearchThreads}). */
+  replay(view: number, entries: ReplayEntry[]): void {
+    this.broadcast({ op: 'replay', view, entries });
+  }
+
   /** Posts an install the view has just applied; its mirrors catch up in the background. */
   install(
     view: number,
@@ -139,11 +164,15 @@ export class SearchThreads {
     if (!slot) return null;
     const chosen = slot;
     const id = this.nextId++;
+    const msg: ToSearchThread = { op: 'search', id, view, query, options };
+    try {
+      chosen.worker.postMessage(msg);
+    } catch {
+      return null; // e.g. options a message cannot carry: the caller searches itself
+    }
     if (chosen.inflight++ === 0) chosen.worker.ref(); // an answer owed keeps the process up
     return new Promise<SearchHit[]>((resolve, reject) => {
       this.searches.set(id, { slot: chosen, resolve, reject });
-      const msg: ToSearchThread = { op: 'search', id, view, query, options };
-      chosen.worker.postMessage(msg);
     });
   }
 
@@ -151,6 +180,7 @@ export class SearchThreads {
   async close(): Promise<void> {
     this.fail(new SearchThreadsDown('search threads closed'), false);
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    if (this.scratchDir) rmSync(this.scratchDir, { recursive: true, force: true });
   }
 
   private broadcast(msg: ToSearchThread): void {

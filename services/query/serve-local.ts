@@ -70,7 +70,11 @@ export async function serveLocal(
     );
   }
 
+  // Everything the answer reports is read when the search is asked: the search reflects
+  // this state (or a newer one), and the manifest may change while it runs on a thread.
   const applied = ctx.readSeq();
+  const { version } = served;
+  const generation = served.generation.model;
   const results = await served.view.searchAsync(q.vector, {
     k: q.k,
     ...(q.ef !== undefined ? { ef: q.ef } : {}),
@@ -80,8 +84,8 @@ export async function serveLocal(
     results,
     region: ctx.replica.region,
     node: ctx.replica.node,
-    generation: served.generation.model,
-    version: served.version,
+    generation,
+    version,
     appliedSeq: applied,
     stalenessMs: Math.round(Math.min(admitted ?? stalenessOf(ctx), 86_400_000)),
     consistency: level,

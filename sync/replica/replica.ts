@@ -67,9 +67,10 @@ type Listener = () => void;
 export class Replica {
   readonly views: ServedViews;
   private threads: SearchThreads | null = null;
-  private threadRestart: { timer: NodeJS.Timeout | null; delayMs: number } = {
+  private threadRestart: { timer: NodeJS.Timeout | null; delayMs: number; startedAt: number } = {
     timer: null,
     delayMs: 1_000,
+    startedAt: 0,
   };
   readonly region: string;
   readonly node: string;
@@ -155,9 +156,15 @@ export class Replica {
   private startSearchThreads(): void {
     const size = this.o.searchThreads ?? 0;
     if (size <= 0 || this.stopped) return;
+    this.threadRestart.startedAt = Date.now();
     const threads = new SearchThreads(size, {
+      scratchDir: join(this.o.dataDir, 'search-scratch'),
       onDown: (err) => {
         // Searches run on the event loop meanwhile; new threads take every view whole.
+        // The backoff starts over after threads that served for ten minutes.
+        if (Date.now() - this.threadRestart.startedAt > 10 * 60_000) {
+          this.threadRestart.delayMs = 1_000;
+        }
         const delayMs = this.threadRestart.delayMs;
         this.threadRestart.delayMs = Math.min(delayMs * 2, 60_000);
         this.log('search threads out of service; searching on the event loop', {
