@@ -65,7 +65,7 @@ type Listener = () => void;
  * and publishes heartbeats. The primary runs one too, for its own region.
  */
 export class Replica {
-  readonly views: ServedViews;
+  readonly views = new ServedViews();
   private threads: SearchThreads | null = null;
   private threadRestart: { timer: NodeJS.Timeout | null; delayMs: number; startedAt: number } = {
     timer: null,
@@ -106,7 +106,6 @@ export class Replica {
     this.node = assertSubjectToken('node', opts.node);
     this.segmentsDir = join(opts.dataDir, 'segments');
     this.layout = opts.layout ?? hubLayout;
-    this.views = new ServedViews();
     this.applier = new ManifestApplier({
       js: opts.link.js,
       catalog: opts.catalog,
