@@ -196,6 +196,7 @@ export class IndexView {
     // Bad input fails here, exactly as the synchronous search would, before any thread sees it.
     assertSearchOptions(options);
     compileFilter(options.filter);
+    // A compact copy: a message carries a typed array's whole buffer, not just its view.
     const q = Float32Array.from(toVector(query, this.dim, 'query'));
     // null while no thread has loaded this view's newest install (or the threads are down).
     const answer = m.threads.trySearch(m.id, q, options);
