@@ -19,9 +19,8 @@ type Install = Extract<ToSearchThread, { op: 'install' }>;
 
 interface Mirror {
   view: IndexView;
-  /** Messages behind an install that is loading its segments. */
+  /** An install loading its segments (first), and the messages that came after it. */
   backlog: ToSearchThread[];
-  loading: boolean;
 }
 
 const port = parentPort!;
@@ -103,7 +102,6 @@ function handle(m: Mirror, msg: ToSearchThread): void {
 
 /** Loads an install's segments, applies it, then works through what queued behind it. */
 async function drain(m: Mirror): Promise<void> {
-  m.loading = true;
   while (m.backlog.length > 0 && !broken) {
     const msg = m.backlog[0]!;
     if (msg.op === 'install') {
@@ -121,19 +119,18 @@ async function drain(m: Mirror): Promise<void> {
     m.backlog.shift();
     handle(m, msg);
   }
-  m.loading = false;
 }
 
 port.on('message', (msg: ToSearchThread) => {
   if (broken) return;
   if (msg.op === 'open') {
     const view = new IndexView({ dim: msg.dim, metric: msg.metric });
-    mirrors.set(msg.view, { view, backlog: [], loading: false });
+    mirrors.set(msg.view, { view, backlog: [] });
     return;
   }
   const m = mirror(msg.view);
-  if (m.loading) {
-    m.backlog.push(msg);
+  if (m.backlog.length > 0) {
+    m.backlog.push(msg); // behind an install that is loading
     return;
   }
   if (msg.op !== 'install') {
