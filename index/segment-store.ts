@@ -4,8 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IndexError } from './errors.ts';
 import { HierarchicalNSW } from './hnsw.ts';
+import { trackNative } from './native-calls.ts';
 import { Segment } from './segment.ts';
-import { WorkerPool } from './worker-pool.ts';
+import { WorkerPool, serializeError } from './worker-pool.ts';
+import type { MessagePort } from 'node:worker_threads';
 import type { BuildRequest, BuildResult, UnpackRequest, UnpackResult } from './segment-jobs.ts';
 import type { SegmentHeader, SeqPoint } from './types.ts';
 
@@ -22,8 +24,42 @@ export function indexStats(): Readonly<typeof counters> {
 /** Two workers: one long HNSW build does not hold up verifying a segment that arrived. */
 let pool: WorkerPool | null = null;
 function workers(): WorkerPool {
-  pool ??= new WorkerPool(new URL('./segment-worker.ts', import.meta.url), 2);
+  pool ??= new WorkerPool('segment-worker', 2);
   return pool;
+}
+
+/** How this thread has segment files verified and unpacked (see {@link useUnpacker}). */
+type Unpacker = (request: UnpackRequest) => Promise<UnpackResult>;
+let unpacker: Unpacker | null = null;
+
+/**
+ * Routes this thread's unpacks elsewhere. A view thread asks its process's index workers
+ * (see {@link unpackTo}) instead of starting workers of its own: one pool per process.
+ */
+export function useUnpacker(fn: Unpacker): void {
+  unpacker = fn;
+}
+
+function unpack(request: UnpackRequest): Promise<UnpackResult> {
+  return unpacker ? unpacker(request) : workers().run<UnpackRequest, UnpackResult>(request);
+}
+
+/**
+ * Verifies and unpacks a segment file on this process's index workers, for another
+ * thread: the worker answers on `reply` directly (`{ok, value}` or `{ok: false, error}`),
+ * so the result never passes through this thread.
+ */
+export function unpackTo(request: UnpackRequest, reply: MessagePort): void {
+  workers()
+    .runTo(request, reply)
+    .catch((err: unknown) => {
+      try {
+        reply.postMessage({ ok: false, error: serializeError(err) });
+        reply.close();
+      } catch {
+        // the asking thread has ended: no one to tell
+      }
+    });
 }
 
 /** Stops the index worker threads (tests and graceful shutdown). Idempotent. */
@@ -127,7 +163,7 @@ export async function loadSegment(
   );
   const t0 = performance.now();
   counters.loads++;
-  const res = await workers().run<UnpackRequest, UnpackResult>({
+  const res = await unpack({
     op: 'unpack',
     path,
     expectedDigest: opts.expectedDigest,
@@ -139,7 +175,8 @@ export async function loadSegment(
   try {
     checkExpected(res, opts.expect);
     const index = new HierarchicalNSW(res.header.metric, res.header.dim);
-    await index.readIndex(graphPath);
+    // Asynchronous (off this thread's loop), and tracked: its thread must not end while it runs.
+    await trackNative(() => index.readIndex(graphPath));
     if (
       index.getCurrentCount() !== res.header.count ||
       index.getNumDimensions() !== res.header.dim
@@ -164,7 +201,7 @@ export async function readSegmentPoints(
   path: string,
   expectedDigest: string | null,
 ): Promise<{ header: UnpackResult['header']; points: SeqPoint[] }> {
-  const res = await workers().run<UnpackRequest, UnpackResult>({
+  const res = await unpack({
     op: 'unpack',
     path,
     expectedDigest,
