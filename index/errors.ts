@@ -14,6 +14,7 @@ export const IndexErrorCodes = [
   'segment_mismatch',
   'build_failed',
   'bad_vector_file',
+  'view_unavailable',
 ] as const;
 export type IndexErrorCode = (typeof IndexErrorCodes)[number];
 

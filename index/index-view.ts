@@ -1,10 +1,7 @@
-import { compileFilter } from './filter.ts';
 import { compareHits } from './metric.ts';
 import { Memtable } from './memtable.ts';
 import { assertSearchOptions } from './search-options.ts';
 import { toVector } from './validate.ts';
-import { SearchThreadsDown } from './search-threads.ts';
-import type { SearchThreads } from './search-threads.ts';
 import type { Segment } from './segment.ts';
 import type { Metric, Point, SearchHit, SearchOptions } from './types.ts';
 
@@ -30,8 +27,8 @@ export interface SealedState {
  * `install` swaps in a new manifest's state in one synchronous step; hnswlib searches
  * are synchronous too, so no query ever sees half of a swap.
  *
- * With {@link SearchThreads} attached, every write and install is also posted to the
- * threads' mirrors of this view and {@link searchAsync} runs there (ADR 0012).
+ * A process holds each view once, in a {@link ViewStore} on its view thread (or its event
+ * loop); the event loop reaches it through a {@link ViewHandle} (decision 0013).
  */
 export class IndexView {
   readonly dim: number;
@@ -39,7 +36,6 @@ export class IndexView {
   readonly memtable: Memtable;
   private sealed: SealedState = { segments: [], tombstones: [], coversSeq: 0 };
   private lastSeq = 0;
-  private mirror: { threads: SearchThreads; id: number } | null = null;
 
   constructor(opts: { dim: number; metric: Metric }) {
     this.dim = opts.dim;
@@ -63,43 +59,6 @@ export class IndexView {
   }
 
   /**
-   * Mirrors this view in `threads` from now on, replacing any earlier mirror (threads
-   * that failed). A view that already holds data is sent whole first — its sealed state,
-   * then each memtable entry with its seq — in the same synchronous step, so every later
-   * write reaches the mirror after it. Applying writes in a different order leaves an
-   * IndexView in the same state (the newest seq of each id wins), so the mirror is the view.
-   */
-  attachSearchThreads(threads: SearchThreads): void {
-    const id = threads.open(this.dim, this.metric);
-    this.mirror = { threads, id };
-    if (this.sealed.segments.length > 0 || this.sealed.coversSeq > 0) {
-      const refs = segmentRefs(this.sealed.segments);
-      if (refs === null) {
-        this.mirror = null; // a segment with no file cannot be mirrored
-        return;
-      }
-      threads.install(id, {
-        segments: refs,
-        tombstones: [...this.sealed.tombstones],
-        coversSeq: this.sealed.coversSeq,
-      });
-    }
-    // One message for the whole memtable, each vector copied out: a WAL-decoded vector is
-    // a view into its entry's buffer (up to ~1 MB), which a message would copy whole.
-    const entries = [...this.memtable.entriesView()].map(([entryId, e]) => ({
-      id: entryId,
-      seq: e.seq,
-      point: e.point ? { ...e.point, vector: e.point.vector.slice() } : null,
-    }));
-    if (entries.length > 0) threads.replay(id, entries);
-  }
-
-  /** True when a search thread's mirror of this view is current: {@link searchAsync} goes there. */
-  get searchThreadsReady(): boolean {
-    return this.mirror !== null && this.mirror.threads.ready(this.mirror.id);
-  }
-
-  /**
    * Applies a WAL upsert. Safe under redelivery: a write at or below `coversSeq`, or
    * older than the id's newest write, changes nothing. Returns whether it changed anything.
    */
@@ -112,9 +71,6 @@ export class IndexView {
         changed = true;
         this.shadow(p.id, seq);
       }
-    }
-    if (changed && this.mirror) {
-      this.mirror.threads.upsert(this.mirror.id, [...points], seq);
     }
     return changed;
   }
@@ -130,15 +86,7 @@ export class IndexView {
         this.shadow(id, seq);
       }
     }
-    if (changed && this.mirror) {
-      this.mirror.threads.delete(this.mirror.id, [...ids], seq);
-    }
     return changed;
-  }
-
-  /** Records WAL progress that carried no write for this view (another collection's entry). */
-  advance(seq: number): void {
-    this.lastSeq = Math.max(this.lastSeq, seq);
   }
 
   /**
@@ -172,42 +120,6 @@ export class IndexView {
       tombstones: [...next.tombstones],
       coversSeq: next.coversSeq,
     };
-    if (this.mirror) {
-      const refs = segmentRefs(next.segments);
-      // A segment with no file cannot be mirrored: this view searches on its own thread.
-      if (refs === null) this.mirror = null;
-      else {
-        this.mirror.threads.install(this.mirror.id, {
-          segments: refs,
-          tombstones: [...next.tombstones],
-          coversSeq: next.coversSeq,
-        });
-      }
-    }
-  }
-
-  /**
-   * {@link search} on a search thread when one is attached and working, else here. The
-   * answer reflects every write and install this view applied before the call.
-   */
-  async searchAsync(query: ArrayLike<number>, options: SearchOptions): Promise<SearchHit[]> {
-    const m = this.mirror;
-    if (!m) return this.search(query, options);
-    // Bad input fails here, exactly as the synchronous search would, before any thread sees it.
-    assertSearchOptions(options);
-    compileFilter(options.filter);
-    // A compact copy: a message carries a typed array's whole buffer, not just its view.
-    const q = Float32Array.from(toVector(query, this.dim, 'query'));
-    // null while no thread has loaded this view's newest install (or the threads are down).
-    const answer = m.threads.trySearch(m.id, q, options);
-    if (!answer) return this.search(query, options);
-    try {
-      return await answer;
-    } catch (err) {
-      // This view is current, and at least as new as when the search was asked.
-      if (err instanceof SearchThreadsDown) return this.search(query, options);
-      throw err;
-    }
   }
 
   /** Top-k over every segment and the memtable, best first, each id at most once. */
@@ -242,13 +154,4 @@ export class IndexView {
       if (label !== null && s.seqs[label]! < seq) s.setDead(label, true);
     }
   }
-}
-
-function segmentRefs(segments: readonly Segment[]): Array<{ digest: string; path: string }> | null {
-  const refs: Array<{ digest: string; path: string }> = [];
-  for (const s of segments) {
-    if (s.path === null) return null;
-    refs.push({ digest: s.digest, path: s.path });
-  }
-  return refs;
 }

@@ -2,7 +2,8 @@
  * index/ — the vector engine of a replica. HNSW segments on hnswlib-node (built and
  * verified in worker threads, one immutable content-addressed file each), the exact
  * flat index that is their oracle, the memtable of unsealed writes, and the view that
- * merges top-k across all of them with newest-write-wins shadowing and tombstones.
+ * merges top-k across all of them with newest-write-wins shadowing and tombstones; the
+ * hosts that keep each view once, on a view thread or the event loop, behind a handle.
  * hnswlib-node and apache-arrow are used only inside this folder.
  */
 export * from './types.ts';
@@ -40,5 +41,11 @@ export { encodePointColumns, decodePointColumns } from './arrow-points.ts';
 export type { PointColumns } from './arrow-points.ts';
 export { readFvecs, readIvecs, writeFvecs, writeIvecs, readNpy, writeNpy } from './vector-files.ts';
 export type { Fvecs, Ivecs, Npy } from './vector-files.ts';
-export { SearchThreads, SearchThreadsDown } from './search-threads.ts';
-export type { SegmentRef } from './search-protocol.ts';
+export { ViewHandle } from './view-handle.ts';
+export type { ViewHost, PreparedInstall } from './view-handle.ts';
+export { InlineViewHost } from './inline-view-host.ts';
+export { ThreadViewHost } from './thread-view-host.ts';
+export type { ThreadViewHostOptions } from './thread-view-host.ts';
+export { emptyViewStats } from './view-protocol.ts';
+export type { SegmentRef, SegmentExpect, ViewStats, MemtableSnapshot } from './view-protocol.ts';
+export { nativeIdle } from './native-calls.ts';

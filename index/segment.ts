@@ -28,6 +28,7 @@ export class Segment implements SearchableIndex {
   private readonly dead: Uint8Array;
   private deadCount = 0;
   private ef: number;
+  private released = false;
 
   constructor(init: {
     digest: string;
@@ -84,6 +85,19 @@ export class Segment implements SearchableIndex {
     else this.index.unmarkDelete(label);
   }
 
+  /**
+   * Frees the graph's native memory now instead of whenever the garbage collector finds
+   * the wrapper (it does not see native memory, so a replaced 300 MB graph could stay
+   * resident for minutes). The segment answers nothing afterwards. Idempotent; only the
+   * owner of the last reference calls it (a view store, once no view serves it).
+   */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    // initIndex frees the old graph before it allocates the new, one-point one.
+    this.index.initIndex(1, 2, 1);
+  }
+
   search(query: ArrayLike<number>, options: SearchOptions): SearchHit[] {
     assertSearchOptions(options);
     const q = toVector(query, this.dim, 'query');
@@ -92,6 +106,7 @@ export class Segment implements SearchableIndex {
 
   /** Search with an already validated query as a plain array (hnswlib takes arrays). */
   searchPrepared(q: number[], options: SearchOptions): SearchHit[] {
+    if (this.released) throw new Error(`segment ${this.digest.slice(0, 12)} was released`);
     if (this.size === 0) return [];
     const k = Math.min(options.k, this.count);
     const ef = Math.max(options.ef ?? this.header.hnsw.efSearch, k);

@@ -26,6 +26,7 @@ import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { IndexView, loadSegment } from '../../index/index.ts';
 import { generateClustered } from '../../test/harness/datasets.ts';
 import { startNatsServer } from '../../test/harness/nats-server.ts';
 import type { NatsServerHandle } from '../../test/harness/nats-server.ts';
@@ -97,9 +98,26 @@ interface Round {
   inline_over_inproc: number;
 }
 
-/** Single-thread search loop over the router's replica view: the ceiling. */
-function inProcess(cluster: TestCluster, queries: number[][], total: number) {
-  const view = cluster.node('r1').replica!.served(COLLECTION)!.view;
+/**
+ * The same index the router serves, loaded a second time into this (bench) process from
+ * the router's own segment files: the router's copy lives on its view thread (decision
+ * 0013), where nothing but the router can search it.
+ */
+async function localCopy(cluster: TestCluster): Promise<IndexView> {
+  const node = cluster.node('r1');
+  const served = node.replica!.served(COLLECTION)!;
+  const view = new IndexView({ dim: served.generation.dim, metric: served.settings.metric });
+  const segments = [];
+  for (const digest of served.digests) {
+    const path = join(cluster.dataDir('r1'), 'segments', digest);
+    segments.push((await loadSegment(path, { expectedDigest: digest })).segment);
+  }
+  view.install({ segments, tombstones: [], coversSeq: served.view.coversSeq });
+  return view;
+}
+
+/** Single-thread search loop over a copy of the router's replica view: the ceiling. */
+function inProcess(view: IndexView, queries: number[][], total: number) {
   const search = (q: number[]) => view.search(q, { k: K, ef: EF });
   // Math.round: total / ROUNDS need not be whole.
   total = Math.round(total);
@@ -252,10 +270,12 @@ export async function run(flags: BenchFlags): Promise<void> {
     );
     const sealS = (performance.now() - t) / 1000;
     const served = routerNode.replica!.served(COLLECTION)!;
-    if (served.view.size !== n) throw new Error(`router replica serves ${served.view.size} points`);
+    const servedPoints = (await served.view.stats()).points;
+    if (servedPoints !== n) throw new Error(`router replica serves ${servedPoints} points`);
+    const local = await localCopy(cluster);
 
     log(`checking that the router answers as the in-process search does`);
-    const matches = await sameAnswers(url, queries, (q) => served.view.search(q, { k: K, ef: EF }));
+    const matches = await sameAnswers(url, queries, (q) => local.search(q, { k: K, ef: EF }));
 
     // The ceiling and the router are measured in alternating rounds and compared round by
     // round: on this shared 2-core VM one thread's search rate moved by 2× between runs
@@ -263,7 +283,7 @@ export async function run(flags: BenchFlags): Promise<void> {
     // at different moments says more about the machine than about the router.
     const rounds: Round[] = [];
     for (let i = 0; i < ROUNDS; i++) {
-      const inproc = inProcess(cluster, queries, inprocTotal / ROUNDS);
+      const inproc = inProcess(local, queries, inprocTotal / ROUNDS);
       const router = await loadgen(url, queriesFile, {
         concurrency: CONCURRENCY,
         consistency: 'eventual',
@@ -297,7 +317,7 @@ export async function run(flags: BenchFlags): Promise<void> {
     const { inproc, router, inline } = mid;
 
     log(`bare node:http + same search (no router): ${CONCURRENCY} connections, then 1`);
-    const bareServer = await startBareServer(served.view);
+    const bareServer = await startBareServer(local);
     let bare: LoadResult & { router_cpu_pct: number };
     let bareC1: LoadResult;
     try {
@@ -333,7 +353,7 @@ export async function run(flags: BenchFlags): Promise<void> {
     let bareProfile: (ProfileSummary & { qps: number }) | undefined;
     if (flags.rest.includes('profile')) {
       log('profiling this process during a 4 s, 32-connection pass on a bare server');
-      const bareAgain = await startBareServer(served.view);
+      const bareAgain = await startBareServer(local);
       try {
         const profiled = await profileDuring(
           () =>

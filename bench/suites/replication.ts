@@ -22,7 +22,6 @@ import { Subjects, connectNats } from '../../sync/index.ts';
 import type { ApplyStage, Primary } from '../../sync/index.ts';
 import { ChildFollower } from '../../test/harness/child-follower.ts';
 import type { ChildEvent } from '../../test/harness/child-follower.ts';
-import { waitFor } from '../../test/harness/wait-for.ts';
 import { startFollower, startPrimary } from '../../test/harness/cluster.ts';
 import type { NodeHandle } from '../../test/harness/cluster.ts';
 import { generateClustered } from '../../test/harness/datasets.ts';
@@ -269,10 +268,12 @@ async function lagSection(quick: boolean, cleanups: Cleanup[]): Promise<LagResul
   const sameSegments =
     JSON.stringify(fc?.viewDigests ?? []) === JSON.stringify(m.segments.map((x) => x.digest));
   const primaryView = p.replica.served('lag')!.view;
-  const unreachable = lostRows.filter((r) => {
+  const unreachable: number[] = [];
+  for (const r of lostRows) {
     const v = data.subarray(r * dim, (r + 1) * dim);
-    return !primaryView.search(v, { k: 100 }).some((h) => h.id === `l${r}`);
-  });
+    const hits = await primaryView.search(v, { k: 100 });
+    if (!hits.some((h) => h.id === `l${r}`)) unreachable.push(r);
+  }
   const followerPoints = fc?.points ?? 0;
   const missingByCount = Math.max(0, ackedIds.length - followerPoints);
   const lost = sameSegments
@@ -373,8 +374,8 @@ interface ShipResult {
   apply_total_ms: number;
   /** The same apply by a follower without search threads, just before (side by side). */
   apply_total_no_search_threads_ms: number;
-  /** After the swap, until the follower's search thread had loaded the segment too (ADR 0012). */
-  search_thread_ready_after_swap_ms: number;
+  /** Segment files the follower loaded: 1, the view thread's (one copy, decision 0013). */
+  follower_segment_loads: number;
   follower_join_ms: number;
   follower_builds: number;
   ratio_rebuild_over_apply: number;
@@ -434,9 +435,9 @@ async function shipSection(
   if (!m || m.segments.length !== 1) throw new Error('ship: expected one sealed segment');
   const seg = m.segments[0]!;
 
-  // Side by side: the same apply by a follower that searches on its event loop
-  // (searchThreads 0), then by one as a follower node runs by default (1 search thread).
-  log(`ship: a follower without search threads applies manifest v${m.version}`);
+  // Side by side: the same apply by a follower that holds its views on its event loop
+  // (searchThreads 0), then by one as a follower node runs by default (1 view thread).
+  log(`ship: a follower without view threads applies manifest v${m.version}`);
   execSync('sync'); // the seal's dirty pages are not written back during either apply
   const noThreads = new Map<ApplyStage, number>();
   const plain = await startFollower({
@@ -490,21 +491,16 @@ async function shipSection(
     'the ship manifest on the follower',
   );
   const joinMs = performance.now() - t;
-  // The search thread loads the segment after the swap, in the background; until then the
-  // follower answers from its event loop.
-  await waitFor(() => follower.node.served('ship')!.view.searchThreadsReady, {
-    timeoutMs: 600_000,
-    intervalMs: 20,
-    message: 'the follower search thread loading the ship segment',
-  });
-  const threadReadyAt = performance.now();
+  // One copy (decision 0013): the view thread loaded the segment before the swap, and it
+  // is the only load this follower made.
+  const followerLoads = await follower.node.viewHost!.segmentLoads();
   const followerBuilds = indexStats().builds - buildsBefore;
   const at = (s: ApplyStage): number => {
     const v = stages.get(s);
     if (v === undefined) throw new Error(`ship: the follower never reached stage ${s}`);
     return v;
   };
-  if (follower.node.served('ship')!.view.size !== n)
+  if ((await follower.node.served('ship')!.view.stats()).points !== n)
     throw new Error('ship: the follower serves the wrong number of points');
 
   // verify and load run together inside the apply; split them by loading the fetched file
@@ -557,7 +553,7 @@ async function shipSection(
     apply_commit_swap_ms: Math.round(at('done') - at('load')),
     apply_total_ms: Math.round(applyTotal),
     apply_total_no_search_threads_ms: Math.round(plainApplyMs),
-    search_thread_ready_after_swap_ms: Math.round(threadReadyAt - at('done')),
+    follower_segment_loads: followerLoads,
     follower_join_ms: Math.round(joinMs),
     follower_builds: followerBuilds,
     ratio_rebuild_over_apply: round(buildMs / applyTotal, 1),
@@ -630,7 +626,7 @@ async function bootstrapSection(ctx: ShipContext, cleanups: Cleanup[]): Promise<
   const ready = performance.now() - t0;
   const served = f.node.served('ship')!;
   const q = Array.from(data.subarray((tail - 1) * dim, tail * dim));
-  const hit = served.view.search(q, { k: 1 })[0];
+  const hit = (await served.view.search(q, { k: 1 }))[0];
   if (hit?.id !== `t${tail - 1}`) throw new Error('bootstrap: a tail point is not queryable');
   return {
     n,
@@ -639,7 +635,7 @@ async function bootstrapSection(ctx: ShipContext, cleanups: Cleanup[]): Promise<
     ms_to_ready: Math.round(ready),
     manifest_applied_ms: Math.round(manifestAt - t0),
     builds: indexStats().builds - buildsBefore,
-    points_served: served.view.size,
+    points_served: (await served.view.stats()).points,
   };
 }
 
@@ -677,7 +673,7 @@ export async function run(flags: BenchFlags): Promise<void> {
         ship_ms: ship.ship_ms,
         verify_ms: ship.verify_ms,
         load_ms: ship.load_ms,
-        thread_ready_ms: ship.search_thread_ready_after_swap_ms,
+        loads: ship.follower_segment_loads,
         apply_no_threads_ms: ship.apply_total_no_search_threads_ms,
         apply_total_ms: ship.apply_total_ms,
         rebuild_over_apply: ship.ratio_rebuild_over_apply,

@@ -74,6 +74,7 @@ const indexStatus = {
   segment_version: 500,
   segment_mismatch: 500,
   build_failed: 500,
+  view_unavailable: 503,
 } as const satisfies Record<IndexErrorCode, number>;
 
 const catalogStatus = {

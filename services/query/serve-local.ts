@@ -75,7 +75,7 @@ export async function serveLocal(
   const applied = ctx.readSeq();
   const { version } = served;
   const generation = served.generation.model;
-  const results = await served.view.searchAsync(q.vector, {
+  const results = await served.view.search(q.vector, {
     k: q.k,
     ...(q.ef !== undefined ? { ef: q.ef } : {}),
     ...(q.filter ? { filter: q.filter } : {}),

@@ -14,19 +14,23 @@ export function collectionReadRoutes(
   app: Hono,
   o: { replica: Replica; state: ClusterState; keys: KeyRing },
 ): void {
-  const describe = (name: string) => {
+  const describe = async (name: string) => {
     const settings = o.replica.catalog.getCollection(name);
     if (!settings) return null;
-    const generations = o.replica.catalog.listGenerations(name).map((g) => {
-      const served = o.replica.served(name, g.model);
-      return {
-        model: g.model,
-        dim: g.dim,
-        state: g.state,
-        version: served?.version ?? 0,
-        points: served?.view.size ?? 0,
-      };
-    });
+    const generations = await Promise.all(
+      o.replica.catalog.listGenerations(name).map(async (g) => {
+        const served = o.replica.served(name, g.model);
+        // Counted by the view after every write applied before this request.
+        const stats = served ? await served.view.stats().catch(() => served.view.lastStats) : null;
+        return {
+          model: g.model,
+          dim: g.dim,
+          state: g.state,
+          version: served?.version ?? 0,
+          points: stats?.points ?? 0,
+        };
+      }),
+    );
     const replicas = o.state.all().map((r) => ({
       region: r.heartbeat.region,
       node: r.heartbeat.node,
@@ -44,11 +48,15 @@ export function collectionReadRoutes(
     }));
     return { ...settings, generations, replicas: replicas.filter((r) => r.versions.length > 0) };
   };
-  app.get('/v1/collections', requireRole(o.keys, 'read'), (c) =>
-    c.json({ collections: o.replica.catalog.listCollections().map((s) => describe(s.name)) }),
+  app.get('/v1/collections', requireRole(o.keys, 'read'), async (c) =>
+    c.json({
+      collections: await Promise.all(
+        o.replica.catalog.listCollections().map((s) => describe(s.name)),
+      ),
+    }),
   );
-  app.get('/v1/collections/:name', requireRole(o.keys, 'read'), (c) => {
-    const d = describe(c.req.param('name'));
+  app.get('/v1/collections/:name', requireRole(o.keys, 'read'), async (c) => {
+    const d = await describe(c.req.param('name'));
     if (!d) throw new ApiError('not_found', `no collection named ${c.req.param('name')}`);
     return c.json(d);
   });

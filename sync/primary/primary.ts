@@ -71,6 +71,7 @@ export class Primary {
   private sealTimer: NodeJS.Timeout | null = null;
   private ticking: Promise<void> | null = null;
   private commitSub: Subscription | null = null;
+  private stopped = false;
 
   constructor(opts: PrimaryOptions) {
     this.o = opts;
@@ -121,8 +122,10 @@ export class Primary {
       if (last > 0) this.beacon.committed(last, Date.now(), c.name);
     }
     this.beacon.committed(wal.state.last_seq, Date.now());
+    if (this.stopped) throw new SyncError('stopped', 'primary stopped', { transient: true });
     this.acks.start();
     await this.replica.start();
+    if (this.stopped) throw new SyncError('stopped', 'primary stopped', { transient: true });
     this.commitSub = serveCommitPosition(this.o.link.nc, () => this.beacon.position);
     this.beacon.start();
     this.sealTimer = setInterval(() => {
@@ -131,7 +134,9 @@ export class Primary {
     this.sealTimer.unref();
   }
 
+  /** Stops sealing, beacons and the replica. Safe at any moment, start-up included. */
   async stop(): Promise<void> {
+    this.stopped = true;
     if (this.sealTimer) clearInterval(this.sealTimer);
     await this.ticking;
     this.beacon.stop();

@@ -57,7 +57,10 @@ export class Sealer {
   async tick(now = Date.now()): Promise<void> {
     for (const s of this.o.replica.views.all()) {
       const key = keyOf(s);
-      const size = s.view.memtable.size;
+      const size = await s.view
+        .stats()
+        .then((x) => x.memtableEntries)
+        .catch(() => 0);
       if (size === 0) {
         this.firstSeen.delete(key);
         continue;
@@ -126,7 +129,7 @@ export class Sealer {
       )
       .catch(() => undefined);
     const upTo = this.o.replica.appliedSeq;
-    const snap = s.view.memtable.snapshot(upTo);
+    const snap = await s.view.snapshot(upTo);
     if (snap.upserts.length === 0 && snap.deletes.length === 0) return null;
     const prev = await this.prev(collection, generation);
     const segments = [...(prev.manifest?.segments ?? [])];

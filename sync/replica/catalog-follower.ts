@@ -27,6 +27,7 @@ export class CatalogFollower {
   private loop: Promise<void> | null = null;
   private caughtUp!: Promise<void>;
   private markCaughtUp: () => void = () => undefined;
+  private stopped = false;
 
   constructor(opts: CatalogFollowerOptions) {
     this.o = opts;
@@ -47,12 +48,19 @@ export class CatalogFollower {
       deliver_policy: DeliverPolicy.LastPerSubject,
     });
     this.messages = await consumer.consume({ max_messages: 64 });
+    if (this.stopped) {
+      await this.messages.close().catch(() => undefined);
+      return;
+    }
     this.loop = this.run(this.messages);
   }
 
+  /** Stops following; `initialSync` resolves (its waiters check whether they were stopped). */
   async stop(): Promise<void> {
+    this.stopped = true;
     await this.messages?.close().catch(() => undefined);
     await this.loop?.catch(() => undefined);
+    this.markCaughtUp();
   }
 
   private async run(messages: ConsumerMessages): Promise<void> {

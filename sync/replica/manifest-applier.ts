@@ -2,14 +2,14 @@ import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { JetStreamClient } from 'nats';
-import { isSegmentIntegrityError, loadSegment } from '../../index/index.ts';
-import type { Segment } from '../../index/index.ts';
+import { isSegmentIntegrityError } from '../../index/index.ts';
+import type { PreparedInstall } from '../../index/index.ts';
 import type { Catalog, Manifest } from '../../catalog/index.ts';
 import { SyncError } from '../errors.ts';
 import { hubLayout } from '../layout.ts';
 import type { StreamLayout } from '../layout.ts';
 import { fetchSegment } from '../segment-fetch.ts';
-import type { ServedViews } from './views.ts';
+import type { ServedGeneration, ServedViews } from './views.ts';
 
 /** The steps of applying a manifest, in order; hooks see each one (fault-injection seam). */
 export const ApplyStages = [
@@ -54,12 +54,16 @@ export interface ManifestApplierOptions {
   fetchParallelism?: number;
   /** Told after each manifest is applied, with how long it took (fetch to swap). */
   onApplied?: (e: AppliedManifest) => void;
+  /** Runs before a reinstall fetches missing files (a leaf region sets up its mirrors). */
+  beforeRefetch?: (collection: string) => Promise<void>;
 }
 
 /**
- * Applies manifests on a replica: fetch the missing segments → verify digest and header
- * → load them into hnswlib → ONE SQLite transaction (manifest, segments, applied state,
- * WAL-log trim) → swap the in-memory view → memtable trimmed by the swap.
+ * Applies manifests on a replica: fetch the missing segments → load and verify them beside
+ * the served view, on the node's view host (digest, header, Arrow data; each segment once
+ * per node) → ONE SQLite transaction (manifest, segments, applied state, WAL-log trim) →
+ * swap the view's install (its memtable trimmed by the swap). The view keeps answering
+ * from its current install until the swap (decision 0013).
  *
  * A crash at any step leaves the replica on version v or v+1: before the transaction
  * commits nothing durable names v+1 (fetched files are content-addressed and harmless);
@@ -88,63 +92,95 @@ export class ManifestApplier {
         { transient: true },
       );
     }
-    if (m.version <= served.version) return 'stale';
-    const stage = async (s: ApplyStage) => this.o.hooks?.onStage?.(s, m);
+    return this.o.views.exclusive(served, async () => {
+      if (m.version <= served.version) return 'stale';
+      const stage = async (s: ApplyStage) => this.o.hooks?.onStage?.(s, m);
 
-    await stage('fetch');
-    const current = new Map(served.view.segments.map((s) => [s.digest, s]));
-    const missing = m.segments
-      .map((s) => s.digest)
-      .filter((d) => !current.has(d) && !existsSync(this.segmentPath(d)));
-    await this.fetchAll(m.collection, missing);
+      await stage('fetch');
+      const current = new Set(served.digests);
+      const missing = m.segments
+        .map((s) => s.digest)
+        .filter((d) => !current.has(d) && !existsSync(this.segmentPath(d)));
+      await this.fetchAll(m.collection, missing);
 
-    await stage('verify');
-    const segments: Segment[] = [];
-    for (const ref of m.segments) {
-      const have = current.get(ref.digest);
-      if (have) {
-        segments.push(have);
-        continue;
+      await stage('verify');
+      const prepared = await this.prepare(served, m);
+      await stage('load');
+      await stage('transaction');
+      try {
+        this.o.catalog.applyManifest(m, {
+          beforeCommit: () => {
+            void this.o.hooks?.onStage?.('commit', m);
+          },
+        });
+      } catch (err) {
+        served.view.abort(prepared);
+        throw err;
       }
-      segments.push(await this.loadVerified(ref.digest, m, served.generation.dim));
-    }
 
-    await stage('load');
-    await stage('transaction');
-    this.o.catalog.applyManifest(m, {
-      beforeCommit: () => {
-        void this.o.hooks?.onStage?.('commit', m);
-      },
+      await stage('swap');
+      this.swap(served, m, prepared);
+      this.o.onApplied?.({
+        collection: m.collection,
+        generation: m.generation,
+        version: m.version,
+        ms: performance.now() - started,
+      });
+      await stage('done');
+      return 'applied';
     });
+  }
 
-    await stage('swap');
-    served.view.install({ segments, tombstones: m.tombstones, coversSeq: m.coversSeq });
+  /**
+   * Installs a manifest the catalog already records as applied: at start, and when a view
+   * is rebuilt after its thread was lost. Fetches the segments that are not on disk; a
+   * file that fails verification is deleted and fetched again once, in this same call.
+   * Idempotent.
+   */
+  reinstall(served: ServedGeneration, m: Manifest): Promise<void> {
+    return this.o.views.exclusive(served, async () => {
+      let prepared: PreparedInstall;
+      for (let attempt = 0; ; attempt++) {
+        const missing = m.segments
+          .map((s) => s.digest)
+          .filter((d) => !existsSync(this.segmentPath(d)));
+        if (missing.length > 0) await this.o.beforeRefetch?.(m.collection);
+        await this.fetchAll(m.collection, missing);
+        try {
+          prepared = await this.prepare(served, m);
+          break;
+        } catch (err) {
+          // prepare deleted the damaged file: the next attempt fetches a good copy.
+          if (attempt > 0 || !isSegmentIntegrityError(err)) throw err;
+        }
+      }
+      this.swap(served, m, prepared);
+    });
+  }
+
+  /**
+   * Loads and verifies m's segments beside the view. A file whose bytes are bad is
+   * deleted, so that a good copy is fetched next time; the error propagates.
+   */
+  private async prepare(served: ServedGeneration, m: Manifest): Promise<PreparedInstall> {
+    try {
+      return await served.view.prepare(
+        m.segments.map((s) => ({ digest: s.digest, path: this.segmentPath(s.digest) })),
+        { collection: m.collection, generation: m.generation, dim: served.generation.dim },
+      );
+    } catch (err) {
+      const digest = isSegmentIntegrityError(err) ? err.details?.['digest'] : undefined;
+      if (typeof digest === 'string') await rm(this.segmentPath(digest), { force: true });
+      throw err;
+    }
+  }
+
+  private swap(served: ServedGeneration, m: Manifest, prepared: PreparedInstall): void {
+    served.view.commit(prepared, m.tombstones, m.coversSeq);
     served.version = m.version;
     served.digests = m.segments.map((s) => s.digest);
     served.error = null;
-    this.o.onApplied?.({
-      collection: m.collection,
-      generation: m.generation,
-      version: m.version,
-      ms: performance.now() - started,
-    });
-    await stage('done');
-    return 'applied';
-  }
-
-  /** Loads a segment file, deleting it if its bytes are bad so that a good copy is fetched next time. */
-  async loadVerified(digest: string, m: Manifest, dim: number): Promise<Segment> {
-    const path = this.segmentPath(digest);
-    try {
-      const { segment } = await loadSegment(path, {
-        expectedDigest: digest,
-        expect: { collection: m.collection, generation: m.generation, dim },
-      });
-      return segment;
-    } catch (err) {
-      if (isSegmentIntegrityError(err)) await rm(path, { force: true });
-      throw err;
-    }
+    void served.view.stats().catch(() => undefined);
   }
 
   /** Fetches one segment of `collection` from this region's stream, unless it is on disk. */

@@ -1,7 +1,7 @@
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SearchThreads } from '../../index/index.ts';
+import { InlineViewHost, ThreadViewHost } from '../../index/index.ts';
+import type { ViewHandle, ViewHost } from '../../index/index.ts';
 import type { Catalog, Manifest } from '../../catalog/index.ts';
 import { lastCollectionDef } from '../catalog-stream.ts';
 import type { NatsLink } from '../connection.ts';
@@ -50,8 +50,9 @@ export interface ReplicaOptions {
   readSeq?: () => number;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
   /**
-   * Worker threads that answer searches beside the event loop, each with a mirror of
-   * every view (ADR 0012); 0 or unset searches on the event loop.
+   * View threads: worker threads that hold the served views (each once) and answer their
+   * searches beside the event loop (decision 0013); 0 or unset keeps the views on the
+   * event loop.
    */
   searchThreads?: number;
 }
@@ -66,12 +67,7 @@ type Listener = () => void;
  */
 export class Replica {
   readonly views = new ServedViews();
-  private threads: SearchThreads | null = null;
-  private threadRestart: { timer: NodeJS.Timeout | null; delayMs: number; startedAt: number } = {
-    timer: null,
-    delayMs: 1_000,
-    startedAt: 0,
-  };
+  private host: ViewHost | null = null;
   readonly region: string;
   readonly node: string;
   private readonly o: ReplicaOptions;
@@ -114,6 +110,12 @@ export class Replica {
       layout: this.layout,
       hooks: opts.hooks,
       ...(opts.onManifestApplied ? { onApplied: opts.onManifestApplied } : {}),
+      ...(this.layout.hubDomain
+        ? {
+            beforeRefetch: (c: string) =>
+              ensureCollectionMirrors(opts.link.jsm, this.layout.hubDomain!, c),
+          }
+        : {}),
     });
   }
 
@@ -137,48 +139,77 @@ export class Replica {
   }
 
   /**
-   * Recovers from disk, then follows CATALOG and the WAL. Resolves once the initial catalog
-   * sync is done. The search threads start after it, so that they do not take CPU from
-   * the first applies; they take each view whole and catch up in the background.
+   * Starts the view host, recovers from disk, then follows CATALOG and the WAL. Resolves
+   * once the initial catalog sync is done.
    */
   async start(): Promise<void> {
     await this.recover();
+    this.assertRunning();
     await this.follow();
-    this.startSearchThreads();
   }
 
-  /** The search threads, when configured and started (decision 0012). */
-  get searchThreads(): SearchThreads | null {
-    return this.threads;
+  /** Start-up steps check this after each wait: a stop may come at any moment (SIGTERM). */
+  private assertRunning(): void {
+    if (this.stopped) throw new SyncError('stopped', 'replica stopped', { transient: true });
   }
 
-  private startSearchThreads(): void {
+  /** Where this replica's views live: its view threads, or its event loop (decision 0013). */
+  get viewHost(): ViewHost | null {
+    return this.host;
+  }
+
+  private startViewHost(): void {
     const size = this.o.searchThreads ?? 0;
-    if (size <= 0 || this.stopped) return;
-    this.threadRestart.startedAt = Date.now();
-    const threads = new SearchThreads(size, {
-      scratchDir: join(this.o.dataDir, 'search-scratch'),
-      onDown: (err) => {
-        // Searches run on the event loop meanwhile; new threads take every view whole.
-        // The backoff starts over after threads that served for ten minutes.
-        if (Date.now() - this.threadRestart.startedAt > 10 * 60_000) {
-          this.threadRestart.delayMs = 1_000;
+    const scratchDir = join(this.o.dataDir, 'view-scratch');
+    this.host =
+      size > 0
+        ? new ThreadViewHost(size, {
+            scratchDir,
+            onLost: (err, restartInMs) =>
+              this.log('view thread lost; its views refuse searches until rebuilt', {
+                error: err.message,
+                restartInMs,
+              }),
+            onRebound: (views) => {
+              for (const v of views) void this.rebuild(v);
+            },
+          })
+        : new InlineViewHost({ scratchDir });
+    this.views.useHost(this.host);
+  }
+
+  /**
+   * Rebuilds a view whose thread was lost, from what this node has durably applied: the
+   * applied manifest, then the local WAL log. Writes applied since come through the WAL as
+   * usual. The view answers again once this replica's position has reached what it
+   * reported when the rebuild started (the primary's includes its own writes, which reach
+   * its WAL log through its WAL follower). Retries with backoff until it succeeds or the
+   * replica stops.
+   */
+  private async rebuild(view: ViewHandle): Promise<void> {
+    const served = this.views.byView(view);
+    if (!served) return;
+    const { name } = served.settings;
+    const { model } = served.generation;
+    const target = this.o.readSeq?.() ?? this.appliedSeq;
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        const m = this.o.catalog.appliedManifest(name, model);
+        if (m) await this.applier.reinstall(served, m);
+        for (const row of this.o.catalog.walEntriesAfter(name, model, m?.coversSeq ?? 0)) {
+          const e = decodeWalEntry(row.payload);
+          if (e.op === 'upsert') view.upsert(e.points, row.seq);
+          else view.delete(e.ids, row.seq);
         }
-        const delayMs = this.threadRestart.delayMs;
-        this.threadRestart.delayMs = Math.min(delayMs * 2, 60_000);
-        this.log('search threads out of service; searching on the event loop', {
-          error: err.message,
-          restartInMs: delayMs,
-        });
-        this.threadRestart.timer = setTimeout(() => {
-          this.threadRestart.timer = null;
-          this.startSearchThreads();
-        }, delayMs);
-        this.threadRestart.timer.unref();
-      },
-    });
-    this.threads = threads;
-    this.views.useSearchThreads(threads);
+        await this.waitUntil(() => this.appliedSeq >= target, 60_000, 'the rebuilt view');
+        view.markAvailable();
+        this.log('view rebuilt', { collection: name, generation: model });
+        return;
+      } catch (err) {
+        this.log('view rebuild failed; retrying', { collection: name, err: errorMessage(err) });
+        await this.sleep(Math.min(5_000, 200 * 2 ** attempt));
+      }
+    }
   }
 
   /**
@@ -199,8 +230,10 @@ export class Replica {
     // Each manifest of the initial sync is tried once before the WAL starts (a failing one
     // keeps retrying in the background; the replica serves its last good version meanwhile).
     await Promise.all(this.firstTries.values());
+    this.assertRunning();
 
     const wal = await this.o.link.jsm.streams.info(Streams.wal);
+    this.assertRunning();
     this.walTargetAtStart = wal.state.last_seq;
     const stored = this.o.catalog.storedWalSeq();
     const covers = this.views.all().map((s) => s.view.coversSeq);
@@ -225,6 +258,7 @@ export class Replica {
       ...(this.o.hooks?.beforeWalBatch ? { beforeBatch: this.o.hooks.beforeWalBatch } : {}),
     });
     await this.walFollower.start();
+    this.assertRunning();
     this.heartbeat = new HeartbeatPublisher({
       nc: this.o.link.nc,
       intervalMs: this.o.heartbeatMs ?? 1_000,
@@ -246,8 +280,8 @@ export class Replica {
       await started?.wal.stop();
     }
     await Promise.allSettled(this.running.values());
-    if (this.threadRestart.timer) clearTimeout(this.threadRestart.timer);
-    await this.threads?.close();
+    this.views.stop();
+    await this.host?.close();
   }
 
   /** Whether this region holds a collection (its placement includes the region, or is unset). */
@@ -336,27 +370,14 @@ export class Replica {
    * log into the memtables. Touches no stream but SEGMENTS.
    */
   async recover(): Promise<void> {
+    if (!this.host) this.startViewHost();
     await mkdir(this.segmentsDir, { recursive: true });
     const { catalog } = this.o;
     for (const settings of catalog.listCollections()) {
       for (const g of catalog.listGenerations(settings.name)) {
         const served = this.views.ensure(settings, g);
         const m = catalog.appliedManifest(settings.name, g.model);
-        if (!m) continue;
-        const segments = [];
-        for (const ref of m.segments) {
-          const path = this.applier.segmentPath(ref.digest);
-          if (!existsSync(path)) {
-            if (this.layout.hubDomain) {
-              await ensureCollectionMirrors(this.o.link.jsm, this.layout.hubDomain, settings.name);
-            }
-            await this.applier.fetch(settings.name, ref.digest);
-          }
-          segments.push(await this.applier.loadVerified(ref.digest, m, g.dim));
-        }
-        served.view.install({ segments, tombstones: m.tombstones, coversSeq: m.coversSeq });
-        served.version = m.version;
-        served.digests = m.segments.map((s) => s.digest);
+        if (m) await this.applier.reinstall(served, m);
       }
     }
     const entries: SeqWalEntry[] = [];
@@ -397,6 +418,7 @@ export class Replica {
     const last = await this.o.link.jsm.streams
       .getMessage(Streams.state, { last_by_subj: Subjects.primaryState })
       .catch(() => null);
+    this.assertRunning();
     if (last) onBeacon(JSON.parse(Buffer.from(last.data).toString('utf8')) as PrimaryBeacon);
 
     this.catalogFollower = new CatalogFollower({
@@ -413,10 +435,12 @@ export class Replica {
     });
     await this.catalogFollower.start();
     await this.catalogFollower.initialSync;
+    this.assertRunning();
     for (const s of this.o.catalog.listCollections()) {
       if (this.keeps(s.name)) this.followCollection(s.name);
     }
     await Promise.all(this.collectionFollowers.values());
+    this.assertRunning();
     this.walTargetAtStart = 0;
     this.heartbeat = new HeartbeatPublisher({
       nc: this.o.link.nc,

@@ -1,5 +1,4 @@
-import { IndexView } from '../../index/index.ts';
-import type { SearchThreads } from '../../index/index.ts';
+import type { ViewHandle, ViewHost } from '../../index/index.ts';
 import type { CollectionSettings, Generation } from '../../catalog/index.ts';
 import type { ReplicaCollectionState } from '../types.ts';
 
@@ -7,12 +6,15 @@ import type { ReplicaCollectionState } from '../types.ts';
 export interface ServedGeneration {
   settings: CollectionSettings;
   generation: Generation;
-  view: IndexView;
+  /** The view, held once by the node's view host (decision 0013). */
+  view: ViewHandle;
   /** Applied manifest version; 0 before the first. */
   version: number;
   /** Digests of the applied manifest's segments, in manifest order. */
   digests: string[];
   error: ReplicaCollectionState['error'];
+  /** Installs and rebuilds of this view run one at a time (see {@link ServedViews.exclusive}). */
+  lock: Promise<unknown>;
 }
 
 const keyOf = (collection: string, generation: string) => `${collection}\u0000${generation}`;
@@ -20,20 +22,37 @@ const keyOf = (collection: string, generation: string) => `${collection}\u0000${
 /** The collection generations a replica serves, by collection and model. */
 export class ServedViews {
   private readonly byKey = new Map<string, ServedGeneration>();
-
-  private threads: SearchThreads | null = null;
+  private host: ViewHost | null = null;
+  private refresh: NodeJS.Timeout | null = null;
 
   /**
-   * Mirrors every view, now and to come, in `threads` and searches there (decision 0012);
-   * replaces earlier threads (after a failure). Each existing view is sent whole.
+   * Where views live from now on (a replica sets it once, when it starts); views are
+   * opened there. `statsEveryMs` refreshes each changed view's counts for heartbeats.
    */
-  useSearchThreads(threads: SearchThreads): void {
-    this.threads = threads;
-    for (const s of this.byKey.values()) s.view.attachSearchThreads(threads);
+  useHost(host: ViewHost, statsEveryMs = 1_000): void {
+    this.host = host;
+    this.refresh = setInterval(() => {
+      for (const s of this.byKey.values()) {
+        if (s.view.changedSinceStats) s.view.stats().catch(() => undefined);
+      }
+    }, statsEveryMs);
+    this.refresh.unref();
+  }
+
+  /** Stops refreshing counts (the host is closed by its owner). */
+  stop(): void {
+    if (this.refresh) clearInterval(this.refresh);
+    this.refresh = null;
   }
 
   get(collection: string, generation: string): ServedGeneration | null {
     return this.byKey.get(keyOf(collection, generation)) ?? null;
+  }
+
+  /** The served generation whose view is `view`. */
+  byView(view: ViewHandle): ServedGeneration | null {
+    for (const s of this.byKey.values()) if (s.view === view) return s;
+    return null;
   }
 
   /** The generation of a collection that queries use by default (the active one). */
@@ -53,18 +72,28 @@ export class ServedViews {
       cur.generation = generation;
       return cur;
     }
-    const view = new IndexView({ dim: generation.dim, metric: settings.metric });
-    if (this.threads) view.attachSearchThreads(this.threads);
+    if (!this.host) throw new Error('served views: no view host yet (the replica has not started)');
     const created: ServedGeneration = {
       settings,
       generation,
-      view,
+      view: this.host.open(generation.dim, settings.metric),
       version: 0,
       digests: [],
       error: null,
+      lock: Promise.resolve(),
     };
     this.byKey.set(key, created);
     return created;
+  }
+
+  /**
+   * Runs `fn` once every install or rebuild of `served` started before it has finished:
+   * an install prepared on a view thread is never committed into a store rebuilt beside it.
+   */
+  exclusive<T>(served: ServedGeneration, fn: () => Promise<T>): Promise<T> {
+    const run = served.lock.then(fn, fn);
+    served.lock = run.catch(() => undefined);
+    return run;
   }
 
   all(): ServedGeneration[] {
@@ -77,7 +106,7 @@ export class ServedViews {
       generation: s.generation.model,
       version: s.version,
       coversSeq: s.view.coversSeq,
-      points: s.view.size,
+      points: s.view.lastStats.points,
       error: s.error,
     }));
   }

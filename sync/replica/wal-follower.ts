@@ -61,6 +61,10 @@ export class WalFollower {
     await this.ensureConsumer();
     const consumer = await this.o.js.consumers.get(this.stream, this.o.durable);
     this.messages = await consumer.consume({ max_messages: this.o.batchSize ?? 256 });
+    if (this.stopped) {
+      await this.messages.close().catch(() => undefined);
+      return;
+    }
     this.loop = this.run(this.messages);
   }
 

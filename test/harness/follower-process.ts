@@ -32,7 +32,9 @@ const catalog = openCatalog(join(cfg.dataDir, 'catalog.db'));
 const link = await connectNats({ servers: cfg.natsUrl, name: `${cfg.region}/${cfg.node}` });
 await ensureStreams(link.jsm);
 
-function status() {
+/** What the replica holds; counts are read from each view after every write applied so far. */
+async function status() {
+  await Promise.all(replica.views.all().map((s) => s.view.stats()));
   return {
     appliedSeq: replica.appliedSeq,
     builds: indexStats().builds,
@@ -45,7 +47,7 @@ function status() {
         viewDigests: s.digests,
         catalogVersion: m?.version ?? 0,
         catalogDigests: m?.segments.map((x) => x.digest) ?? [],
-        points: s.view.size,
+        points: s.view.lastStats.points,
         error: s.error,
       };
     }),
@@ -73,9 +75,9 @@ const replica = new Replica({
 });
 
 await replica.recover();
-say('recovered', status());
+say('recovered', await status());
 await replica.follow();
-say('ready', status());
+say('ready', await status());
 
 createInterface({ input: process.stdin }).on('line', (line) => {
   const cmd = JSON.parse(line) as {
@@ -84,11 +86,13 @@ createInterface({ input: process.stdin }).on('line', (line) => {
     vector?: number[];
     k?: number;
   };
-  if (cmd.cmd === 'status') say('status', status());
+  if (cmd.cmd === 'status') void status().then((s) => say('status', s));
   if (cmd.cmd === 'query') {
-    const hits =
-      replica.served(cmd.collection!)?.view.search(cmd.vector!, { k: cmd.k ?? 10 }) ?? [];
-    say('result', { hits: hits.map((h) => ({ id: h.id, score: h.score })) });
+    void (async () => {
+      const view = replica.served(cmd.collection!)?.view;
+      const hits = view ? await view.search(cmd.vector!, { k: cmd.k ?? 10 }) : [];
+      say('result', { hits: hits.map((h) => ({ id: h.id, score: h.score })) });
+    })();
   }
   if (cmd.cmd === 'stop') {
     void replica.stop().then(async () => {

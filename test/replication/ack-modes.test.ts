@@ -49,7 +49,7 @@ describe('write acknowledgement modes', () => {
       pendingRegions: [],
     });
     expect(res.appliedRegions).toEqual(['ap-south', 'eu-west', 'us-east']);
-    expect(eu.node.served('acks')!.view.search(vec(1), { k: 1 })[0]!.id).toBe('s1');
+    expect((await eu.node.served('acks')!.view.search(vec(1), { k: 1 }))[0]!.id).toBe('s1');
   });
 
   it('answers semi-sync once one follower region applied the write', async () => {
@@ -65,7 +65,9 @@ describe('write acknowledgement modes', () => {
   it('answers async at once, before any follower needs to have applied it', async () => {
     const res = await primary.node.upsert('acks', [{ id: 's3', vector: vec(3) }], { ack: 'async' });
     expect(res).toMatchObject({ mode: 'async', replicated: true, timedOut: false });
-    expect(primary.node.replica.served('acks')!.view.search(vec(3), { k: 1 })[0]!.id).toBe('s3');
+    expect((await primary.node.replica.served('acks')!.view.search(vec(3), { k: 1 }))[0]!.id).toBe(
+      's3',
+    );
   });
 
   it('times out sync with a stopped follower and says the write is durable but pending', async () => {
@@ -77,7 +79,9 @@ describe('write acknowledgement modes', () => {
     expect(res).toMatchObject({ replicated: false, timedOut: true, pendingRegions: ['ap-south'] });
     expect(res.appliedRegions).toContain('us-east');
     // Durable and visible on the primary all the same.
-    expect(primary.node.replica.served('acks')!.view.search(vec(4), { k: 1 })[0]!.id).toBe('s4');
+    expect((await primary.node.replica.served('acks')!.view.search(vec(4), { k: 1 }))[0]!.id).toBe(
+      's4',
+    );
     // The stopped follower catches up when it comes back.
     ap = await startFollower({
       natsUrl: nats.url,
@@ -87,7 +91,7 @@ describe('write acknowledgement modes', () => {
     });
     nodes.push(ap);
     await ap.node.waitUntil(() => ap.node.appliedSeq >= res.seq, 20_000, 'catch-up');
-    expect(ap.node.served('acks')!.view.search(vec(4), { k: 1 })[0]!.id).toBe('s4');
+    expect((await ap.node.served('acks')!.view.search(vec(4), { k: 1 }))[0]!.id).toBe('s4');
   });
 });
 

@@ -92,7 +92,7 @@ describe('bootstrap of a new follower', () => {
         'result',
       );
       expect(res.hits).toEqual(
-        view.search(q, { k: 10 }).map((h) => ({ id: h.id, score: h.score })),
+        (await view.search(q, { k: 10 })).map((h) => ({ id: h.id, score: h.score })),
       );
     }
   });

@@ -52,11 +52,11 @@ describe('compaction', () => {
     await waitFor(() => follower.node.served('cmp')?.version === m.version, { timeoutMs: 20_000 });
     for (const r of [p.replica, follower.node]) {
       const view = r.served('cmp')!.view;
-      expect(view.size).toBe(live.size);
+      expect((await view.stats()).points).toBe(live.size);
       for (const [id, v] of [...live].slice(0, 50)) {
-        expect(view.search(vec(v), { k: 1 })[0]!.id).toBe(id);
+        expect((await view.search(vec(v), { k: 1 }))[0]!.id).toBe(id);
       }
-      const all = new Set(view.search(vec(0), { k: 1000 }).map((h) => h.id));
+      const all = new Set((await view.search(vec(0), { k: 1000 })).map((h) => h.id));
       expect(all).toEqual(new Set(live.keys()));
     }
   });

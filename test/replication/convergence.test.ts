@@ -76,18 +76,20 @@ describe('replication convergence', () => {
     const views = [p.replica, ...followers.map((f) => f.node)].map((r) => r.served('docs')!.view);
     for (let q = 0; q < Math.min(100, ds.queryCount); q++) {
       const query = ds.queries.subarray(q * ds.dim, (q + 1) * ds.dim);
-      const [first, ...rest] = views.map((v) => v.search(query, { k: 10 }));
+      const [first, ...rest] = await Promise.all(views.map((v) => v.search(query, { k: 10 })));
       expect(first).toHaveLength(10);
       for (const other of rest) expect(other).toEqual(first);
     }
-    const all = views[0]!.search(ds.queries.subarray(0, ds.dim), { k: 1000 }).map((h) => h.id);
+    const all = (await views[0]!.search(ds.queries.subarray(0, ds.dim), { k: 1000 })).map(
+      (h) => h.id,
+    );
     expect(all).not.toContain('p1');
     expect(all).not.toContain('p21');
-    expect(views[1]!.search(point(10).vector, { k: 1 })[0]!.metadata).toEqual({
+    expect((await views[1]!.search(point(10).vector, { k: 1 }))[0]!.metadata).toEqual({
       row: 10,
       tag: 'v2',
     });
-    expect(views[2]!.search(point(20).vector, { k: 1 })[0]!.metadata).toEqual({
+    expect((await views[2]!.search(point(20).vector, { k: 1 }))[0]!.metadata).toEqual({
       row: 20,
       tag: 'v3',
     });

@@ -89,7 +89,7 @@ describe('a corrupted segment chunk', () => {
     expect(served.version).toBe(1);
     expect(served.error?.message).toMatch(/no copy on the stream matches its digest/);
     // Still serving v1 correctly; the bad bytes were never loaded.
-    expect(served.view.search(vec(5), { k: 1 })[0]!.id).toBe('a5');
+    expect((await served.view.search(vec(5), { k: 1 }))[0]!.id).toBe('a5');
     expect(follower.catalog.appliedManifest('cc', 'm@1')?.version).toBe(1);
 
     await publishCopy(fresh.digest, good, null);

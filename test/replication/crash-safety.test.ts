@@ -131,7 +131,7 @@ describe('follower crash safety', () => {
           { cmd: 'query', collection: 'crash', vector: q, k: 10 },
           'result',
         );
-        const expected = primary.node.replica.served('crash')!.view.search(q, { k: 10 });
+        const expected = await primary.node.replica.served('crash')!.view.search(q, { k: 10 });
         expect(res.hits).toEqual(expected.map((h) => ({ id: h.id, score: h.score })));
         await child.stop();
       }

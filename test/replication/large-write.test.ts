@@ -47,7 +47,7 @@ describe('a write larger than one NATS message', () => {
     const entries = info.state.subjects![Subjects.wal('big')]!;
     expect(entries).toBeGreaterThan(2);
     expect(res.seq).toBe(before + entries);
-    expect(follower.node.served('big')!.view.size).toBe(3_000);
+    expect((await follower.node.served('big')!.view.stats()).points).toBe(3_000);
 
     // The same request retried (same request id) stores nothing new.
     const again = await primary.node.upsert('big', points, { msgId: 'req-1' });

@@ -63,9 +63,11 @@ describe('nats-server restarted in the middle of a stream of writes', () => {
     );
     for (const r of [primary.node.replica, follower.node]) {
       const view = r.served('stream')!.view;
-      expect(view.size).toBe(300);
+      expect((await view.stats()).points).toBe(300);
       for (const [id, seq] of acked) {
-        const [hit] = view.search([Number(id.slice(1)), Number(id.slice(1)) % 7, 1], { k: 1 });
+        const [hit] = await view.search([Number(id.slice(1)), Number(id.slice(1)) % 7, 1], {
+          k: 1,
+        });
         expect(hit!.id, `${id} (seq ${seq}) on ${r.node}`).toBe(id);
       }
     }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SearchThreadsDown } from '../../index/index.ts';
+import { ThreadViewHost } from '../../index/index.ts';
 import type { Primary } from '../../sync/index.ts';
 import { startPrimary, stopAll } from '../harness/cluster.ts';
 import type { NodeHandle } from '../harness/cluster.ts';
@@ -24,8 +24,8 @@ beforeAll(async () => {
 
 afterAll(() => stopAll([primary], [nats]));
 
-describe("a replica's search threads", () => {
-  it('start after the initial sync, come back after a crash, and never change an answer', async () => {
+describe("a replica's view thread", () => {
+  it('holds the only copy; when it fails, a new one is rebuilt from the catalog and WAL log, answering the same', async () => {
     const p = primary.node;
     await p.createCollection({ name: 'st', dim: DIM, metric: 'l2', model: 'm@1' });
     const data = generateClustered({ n: 3_000, dim: DIM, seed: 3 });
@@ -42,34 +42,30 @@ describe("a replica's search threads", () => {
     await p.seal('st');
     await put(2_000, 3_000); // a memtable on top of the segment
     const view = p.replica.served('st')!.view;
+    const host = p.replica.viewHost as ThreadViewHost;
+    expect(host).toBeInstanceOf(ThreadViewHost);
     const queries = Array.from({ length: 30 }, (_, i) => vec(i * 97));
-    const check = async () => {
-      for (const q of queries) {
-        const expected = view.search(q, { k: 10 });
-        expect(await view.searchAsync(q, { k: 10 })).toEqual(expected);
-      }
-    };
+    const answers = () => Promise.all(queries.map((q) => view.search(q, { k: 10 })));
+    const before = await answers();
+    expect((await view.stats()).sealedPoints).toBe(2_000);
+    expect((await view.stats()).memtablePoints).toBe(1_000);
 
-    const first = p.replica.searchThreads!;
-    await expect.poll(() => view.searchThreadsReady, { timeout: 20_000 }).toBe(true);
-    let answered = first.answered;
-    await check();
-    expect(first.answered - answered).toBe(queries.length);
+    host.fault(); // an error in the thread, as a bug would raise
+    await expect.poll(() => view.unavailableReason, { timeout: 10_000 }).not.toBeNull();
+    // Meanwhile a search is refused (503 view_unavailable), never answered from a partial view.
+    await expect(view.search(queries[0]!, { k: 10 })).rejects.toMatchObject({
+      code: 'view_unavailable',
+    });
 
-    // A message the thread cannot handle (a view it never heard of) crashes it, as a bug would.
-    await expect(first.trySearch(9_999, vec(0), { k: 1 })).rejects.toBeInstanceOf(
-      SearchThreadsDown,
-    );
-    expect(first.healthy).toBe(false);
-    await check(); // answered on the event loop meanwhile, the same
+    await expect.poll(() => view.unavailableReason, { timeout: 30_000 }).toBeNull();
+    expect(host.serving).toBe(1);
+    expect(await answers()).toEqual(before);
+    const stats = await view.stats();
+    expect(stats.sealedPoints).toBe(2_000);
+    expect(stats.memtablePoints).toBe(1_000);
 
-    // New threads take every view whole (segment + memtable) and serve again.
-    await expect.poll(() => p.replica.searchThreads !== first, { timeout: 20_000 }).toBe(true);
-    const second = p.replica.searchThreads!;
-    await expect.poll(() => view.searchThreadsReady, { timeout: 20_000 }).toBe(true);
-    await put(2_500, 2_600); // writes after the restart reach the new mirror too
-    answered = second.answered;
-    await check();
-    expect(second.answered - answered).toBe(queries.length);
+    // Writes after the rebuild reach the new thread's view.
+    await p.upsert('st', [{ id: 'late', vector: vec(5) }]);
+    expect((await view.search(vec(5), { k: 2 })).map((h) => h.id)).toContain('late');
   });
 });
