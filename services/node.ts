@@ -20,6 +20,7 @@ import {
 import type { ApplyHooksOptions, NatsLink } from '../sync/index.ts';
 import type { ServiceConfig } from './config.ts';
 import { createBaseApp } from './http/app.ts';
+import { ServiceGate } from './http/gate.ts';
 import { KeyRing } from './http/auth.ts';
 import { withFastQueryPath } from './http/fast-query.ts';
 import { createLogger } from './http/logger.ts';
@@ -53,13 +54,18 @@ export interface RunningNode {
 /**
  * Starts a primary, follower or router from its configuration: listens first (so the
  * URL it announces is known), then opens the catalog, connects to its region's NATS,
- * starts the node and only then reports ready on `/readyz`. `testing.hooks` are fault and
- * delay seams for tests (never set by the CLI).
+ * starts the node and only then reports ready on `/readyz`; until then every request is
+ * answered 503 by its {@link ServiceGate}. `options.signal` aborts a start in progress (a
+ * SIGTERM during start-up): what was started is stopped and the call rejects.
+ * `options.hooks` are fault and delay seams for tests (never set by the CLI).
  */
 export async function startNode(
   config: ServiceConfig,
-  testing: { hooks?: ApplyHooksOptions } = {},
+  options: { hooks?: ApplyHooksOptions; signal?: AbortSignal } = {},
 ): Promise<RunningNode> {
+  const aborted = () => {
+    if (options.signal?.aborted) throw new Error('start-up aborted (stop requested)');
+  };
   const logger = createLogger({
     level: config.log.level,
     name: `meridian-${config.role}`,
@@ -82,11 +88,17 @@ export async function startNode(
     collect: () => gauges.refresh?.(),
   });
 
+  // Requests that arrive before the node is ready are answered by the gate (503), never
+  // by the app: its router must not be built while routes are still being registered.
+  const gate = new ServiceGate(async () => {
+    gauges.refresh?.();
+    return { contentType: metrics.registry.contentType, text: await metrics.registry.metrics() };
+  });
   const server = await listen(
     app.fetch,
     config.http.host,
     config.http.port,
-    withFastQueryPath(app),
+    withFastQueryPath(app, gate),
   );
   const port = (server.address() as AddressInfo).port;
   const url = config.publicUrl ?? `http://${config.http.host}:${port}`;
@@ -100,10 +112,18 @@ export async function startNode(
   let prober: RttProber | null = null;
   const natsName = `meridian-${config.role}-${config.region}-${config.node}`;
   const { hubDomain, ...natsOptions } = config.nats;
-  link = await connectNats({ ...natsOptions, name: natsName });
-  // A follower region's server mirrors the hub; the hub's own nodes set up the streams.
-  if (hubDomain) await ensureMirrors(link.jsm, hubDomain);
-  else await ensureStreams(link.jsm);
+  try {
+    aborted();
+    link = await connectNats({ ...natsOptions, name: natsName });
+    // A follower region's server mirrors the hub; the hub's own nodes set up the streams.
+    if (hubDomain) await ensureMirrors(link.jsm, hubDomain);
+    else await ensureStreams(link.jsm);
+    aborted();
+  } catch (err) {
+    server.close();
+    await link?.close();
+    throw err;
+  }
   const state = new ClusterState({ nc: link.nc, js: link.js });
   const commitSeq = async () => (await requestCommitPosition(link!.nc)).seq;
   const log = (msg: string, fields?: Record<string, unknown>) => logger.warn(fields ?? {}, msg);
@@ -131,7 +151,7 @@ export async function startNode(
       url,
       log,
       onManifestApplied,
-      ...(testing.hooks ? { hooks: testing.hooks } : {}),
+      ...(options.hooks ? { hooks: options.hooks } : {}),
     });
     replica = primary.replica;
   } else if (hostsReplica) {
@@ -148,7 +168,7 @@ export async function startNode(
       url,
       log,
       onManifestApplied,
-      ...(testing.hooks ? { hooks: testing.hooks } : {}),
+      ...(options.hooks ? { hooks: options.hooks } : {}),
     });
   }
 
@@ -239,9 +259,9 @@ export async function startNode(
     if (primary) metrics.walSeq.set({ kind: 'committed' }, primary.commitPosition.seq);
     if (replica) metrics.walSeq.set({ kind: 'applied' }, replica.appliedSeq);
     if (replica) {
-      const threads = replica.searchThreads;
-      metrics.searchThreads.set({ state: 'configured' }, threads?.size ?? 0);
-      metrics.searchThreads.set({ state: 'serving' }, threads?.healthy ? threads.size : 0);
+      const host = replica.viewHost;
+      metrics.searchThreads.set({ state: 'configured' }, host?.threads ?? 0);
+      metrics.searchThreads.set({ state: 'serving' }, host?.serving ?? 0);
     }
     for (const r of state.all()) {
       const s = state.staleness.stalenessMs(r.appliedSeq);
@@ -266,18 +286,29 @@ export async function startNode(
     }
   };
 
+  // A stop asked during start-up stops what is starting; its start then rejects.
+  const onAbort = () => void (primary ? primary.stop() : replica?.stop())?.catch(() => undefined);
+  options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
+    aborted();
     await state.start();
     if (primary) await primary.start();
     else if (replica) await replica.start();
+    aborted();
     prober?.start();
   } catch (err) {
     server.close();
+    // Its view threads end only once their loads in flight are done (never terminated).
+    await (primary ? primary.stop() : replica?.stop())?.catch(() => undefined);
+    state.stop();
     await link.close();
     catalog?.close();
     throw err;
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
   }
   ready = true;
+  gate.open();
   logger.info({ url, dataDir, role: config.role }, 'meridian node ready');
 
   let stopping: Promise<void> | null = null;
@@ -291,6 +322,7 @@ export async function startNode(
     stop() {
       stopping ??= (async () => {
         ready = false;
+        gate.stopping();
         await new Promise<void>((r) => server.close(() => r()));
         prober?.stop();
         state.stop();

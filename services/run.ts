@@ -16,17 +16,29 @@ const config = loadConfig({
   ...(values.config ? { file: values.config } : {}),
   ...(role ? { overrides: { role } } : {}),
 });
-const node = await startNode(config);
-process.stdout.write(
-  `${JSON.stringify({ event: 'ready', role: config.role, region: config.region, node: config.node, url: node.url })}\n`,
-);
+// Signals are taken from the start: one during start-up stops the start cleanly, and the
+// process exits only once everything it started (view threads included) has ended.
+const abort = new AbortController();
+const starting = startNode(config, { signal: abort.signal });
 let stopping = false;
 const stop = async () => {
   if (stopping) return;
   stopping = true;
-  await node.stop();
+  abort.abort();
+  const node = await starting.catch(() => null);
+  await node?.stop();
   await closeIndexWorkers();
   process.exit(0);
 };
 process.on('SIGTERM', () => void stop());
 process.on('SIGINT', () => void stop());
+process.stdout.write(
+  `${JSON.stringify({ event: 'starting', role: config.role, pid: process.pid })}\n`,
+);
+const node = await starting.catch((err: unknown) => {
+  if (abort.signal.aborted) return new Promise<never>(() => undefined); // stop() exits
+  throw err;
+});
+process.stdout.write(
+  `${JSON.stringify({ event: 'ready', role: config.role, region: config.region, node: config.node, url: node.url })}\n`,
+);

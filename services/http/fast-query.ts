@@ -11,6 +11,7 @@ import { checkJsonType, errorAnswer, parseJson } from './json.ts';
 import { authorize } from './auth.ts';
 import type { KeyRing } from './auth.ts';
 import { checkDeclaredLength } from './body-limit.ts';
+import type { ServiceGate } from './gate.ts';
 import type { Logger } from './logger.ts';
 import type { ServiceMetrics } from './metrics.ts';
 
@@ -184,12 +185,14 @@ export function fastQueryPath(app: Hono): FastQueryPath | null {
 }
 
 /**
- * `createServer` for @hono/node-server's `serve`: a `node:http` server whose requests go
- * to the app's query fast path first and to Hono otherwise.
+ * `createServer` for @hono/node-server's `serve`: a `node:http` server whose requests meet
+ * the node's {@link ServiceGate} first (503 until the node is ready), then go to the app's
+ * query fast path, and to Hono otherwise.
  */
-export function withFastQueryPath(app: Hono): typeof createServer {
+export function withFastQueryPath(app: Hono, gate?: ServiceGate): typeof createServer {
   const create = (options: ServerOptions, hono?: RequestListener): Server =>
     createServer(options, (req, res) => {
+      if (gate?.take(req, res)) return;
       if (!fastPaths.get(app)?.take(req, res)) hono?.(req, res);
     });
   return create as typeof createServer;

@@ -44,7 +44,18 @@ Options:
         throw new CliInputError((err as Error).message, { cause: err });
       }
       const signal = ctx.untilSignal();
-      const node = await startNode(config);
+      // A signal during start-up stops the start cleanly (exit 0), e.g. while it loads segments.
+      const abort = new AbortController();
+      void signal.then(() => abort.abort());
+      let node;
+      try {
+        node = await startNode(config, { signal: abort.signal });
+      } catch (err) {
+        if (!abort.signal.aborted) throw err;
+        ctx.stderr.write(`${await signal}: stopped ${role} ${config.node} during start-up\n`);
+        await closeIndexWorkers();
+        return 0;
+      }
       ctx.stdout.write(
         `meridian ${role} ${config.region}/${config.node} listening on ${node.url}\n`,
       );
