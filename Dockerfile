@@ -16,6 +16,11 @@ FROM node:20-bookworm-slim
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY . .
+# The services and their worker threads run from bundles (index/bundle-entry.mjs); made
+# here, while node_modules/.cache is writable, so a container never needs tsx at run time.
+RUN node --input-type=module -e "const b = await import('./index/bundle-entry.mjs'); \
+  await b.bundle('services/run.ts', ['index', 'catalog', 'sync', 'services']); \
+  b.bundleSync('index/view-thread.ts', 'index'); b.bundleSync('index/segment-worker.ts', 'index');"
 # Named volumes start as a copy of this directory, owner included.
 RUN mkdir -p /data && chown node:node /data
 USER node
@@ -23,4 +28,6 @@ EXPOSE 8080
 # /readyz answers 503 until the node has joined the cluster.
 HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=5 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.MERIDIAN_HTTP_PORT || 8080) + '/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-ENTRYPOINT ["node", "--import", "tsx", "services/run.ts"]
+# services/config.ts serviceProcessEnv: keeps a segment fetch's socket buffers off the main heap.
+ENV MALLOC_MMAP_THRESHOLD_=65536
+ENTRYPOINT ["node", "services/start.mjs"]

@@ -32,6 +32,7 @@ export {
   readSegmentPoints,
   closeIndexWorkers,
   indexStats,
+  extractSegmentGraph,
 } from './segment-store.ts';
 export type { BuildSegmentOptions, LoadSegmentOptions, LoadTimings } from './segment-store.ts';
 export type { BuildResult } from './segment-jobs.ts';

@@ -21,10 +21,14 @@ export function indexStats(): Readonly<typeof counters> {
   return { ...counters };
 }
 
-/** Two workers: one long HNSW build does not hold up verifying a segment that arrived. */
+/**
+ * Two workers: one long HNSW build does not hold up verifying a segment that arrived. A
+ * worker ends 2 s after its last job: an unpack leaves hundreds of MB of garbage in its
+ * isolate that an idle isolate never collects, and a new worker starts in ~40 ms.
+ */
 let pool: WorkerPool | null = null;
 function workers(): WorkerPool {
-  pool ??= new WorkerPool('segment-worker', 2);
+  pool ??= new WorkerPool('segment-worker', 2, 2_000);
   return pool;
 }
 
@@ -229,4 +233,16 @@ function checkExpected(res: UnpackResult, expect: LoadSegmentOptions['expect']):
       );
     }
   }
+}
+
+/**
+ * Verifies a segment file and writes its HNSW graph alone to `graphPath`, as hnswlib's
+ * own `writeIndex` would have: for tools and benchmarks that load it with raw hnswlib.
+ */
+export async function extractSegmentGraph(
+  path: string,
+  expectedDigest: string,
+  graphPath: string,
+): Promise<void> {
+  await unpack({ op: 'unpack', path, expectedDigest, graphPath, withVectors: false });
 }

@@ -1,7 +1,8 @@
 /**
- * Runs one Meridian service in this process: `node --import tsx services/run.ts --config FILE
- * [--role primary|follower|router]`. SIGTERM/SIGINT stop it gracefully (finish in-flight
- * requests, drain consumers, close the database), then the process exits 0.
+ * Runs one Meridian service in this process: `--config FILE [--role primary|follower|router]`.
+ * Started as `node services/start.mjs …` (bundled) or `node --import tsx services/run.ts …`.
+ * SIGTERM/SIGINT stop it gracefully (finish in-flight requests, drain consumers, close the
+ * database), then the process exits 0 — also when the signal comes during start-up.
  */
 import { parseArgs } from 'node:util';
 import { closeIndexWorkers, loadConfig, startNode } from './index.ts';

@@ -30,6 +30,7 @@ import { makeTempDir } from '../../test/harness/tmp.ts';
 import type { TempDir } from '../../test/harness/tmp.ts';
 import { latencySummary, machineInfo, percentile, printTable, round, writeResult } from '../lib.ts';
 import type { BenchFlags } from '../lib.ts';
+import { memorySection } from './replication/memory.ts';
 import { measureTransfer } from './transfer.ts';
 
 const MODEL = 'bench@1';
@@ -392,6 +393,7 @@ interface ShipContext {
   primary: NodeHandle<Primary>;
   natsUrl: string;
   manifestVersion: number;
+  digest: string;
   dim: number;
   n: number;
 }
@@ -567,7 +569,7 @@ async function shipSection(
   };
   return {
     result,
-    ctx: { primary, natsUrl: nats.url, manifestVersion: m.version, dim, n },
+    ctx: { primary, natsUrl: nats.url, manifestVersion: m.version, digest: seg.digest, dim, n },
   };
 }
 
@@ -649,20 +651,22 @@ export async function run(flags: BenchFlags): Promise<void> {
     }
   };
   try {
-    const lag = await lagSection(flags.quick, cleanups);
+    // `npm run bench -- replication ship-only`: the ship, bootstrap and memory sections.
+    const lag = flags.rest.includes('ship-only') ? null : await lagSection(flags.quick, cleanups);
     await cleanupAll();
-    printTable('lag: primary ack → follower applied (follower in its own process)', [
-      {
-        rate_points_s: lag.rate_points_s,
-        achieved_points_s: lag.achieved_points_s,
-        duration_s: lag.duration_s,
-        p50_ms: lag.p50_ms,
-        p99_ms: lag.p99_ms,
-        max_ms: lag.max_ms,
-        acked: lag.acked,
-        lost: lag.lost,
-      },
-    ]);
+    if (lag)
+      printTable('lag: primary ack → follower applied (follower in its own process)', [
+        {
+          rate_points_s: lag.rate_points_s,
+          achieved_points_s: lag.achieved_points_s,
+          duration_s: lag.duration_s,
+          p50_ms: lag.p50_ms,
+          p99_ms: lag.p99_ms,
+          max_ms: lag.max_ms,
+          acked: lag.acked,
+          lost: lag.lost,
+        },
+      ]);
 
     const { result: ship, ctx } = await shipSection(flags.quick, cleanups);
     printTable('ship: follower applies a sealed segment vs rebuilding it', [
@@ -694,6 +698,27 @@ export async function run(flags: BenchFlags): Promise<void> {
 
     const bootstrap = await bootstrapSection(ctx, cleanups);
     printTable('bootstrap: new follower, empty data dir → serving', [bootstrap]);
+
+    const memory = await memorySection(
+      {
+        ...ctx,
+        segmentPath: join(ctx.primary.dataDir, 'segments', ctx.digest),
+        quick: flags.quick,
+      },
+      cleanups,
+    );
+    printTable('memory: follower process RSS / raw hnswlib process RSS (same graph)', [
+      {
+        follower_after_load_mb: memory.follower_after_load.rss_mb,
+        follower_after_traffic_mb: memory.follower_after_load_and_traffic.rss_mb,
+        raw_mb: memory.raw_rss_mb,
+        ratio: memory.ratio,
+        anon_ratio: memory.anon_ratio,
+        queries: memory.queries,
+        writes: memory.writes_points,
+        seals: memory.seals,
+      },
+    ]);
     await cleanupAll();
 
     await writeResult(flags.out, {
@@ -706,17 +731,25 @@ export async function run(flags: BenchFlags): Promise<void> {
         lag_p99_ms: '<= 50',
         lag_lost: '= 0',
         bootstrap_builds: '= 0',
+        memory_ratio: '<= 1.3',
       },
       met: {
         ratio_rebuild_over_apply: ship.ratio_rebuild_over_apply >= 20,
         transfer_mb_s: ship.transfer_mb_s >= 0.7 * ship.raw_chunk_mb_s,
-        lag_p99_ms: lag.p99_ms <= 50,
-        lag_lost: lag.lost === 0,
+        lag_p99_ms: lag ? lag.p99_ms <= 50 : null,
+        lag_lost: lag ? lag.lost === 0 : null,
         bootstrap_builds: bootstrap.builds === 0,
+        memory_ratio: memory.ratio <= 1.3,
       },
       ship,
       lag,
       bootstrap,
+      memory: {
+        follower_rss_mb: memory.follower_rss_mb,
+        raw_rss_mb: memory.raw_rss_mb,
+        ratio: memory.ratio,
+        details: memory,
+      },
     });
   } finally {
     await cleanupAll();

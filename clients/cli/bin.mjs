@@ -1,10 +1,27 @@
 #!/usr/bin/env node
-// Entry point of the `meridian` command: TypeScript runs through tsx (no build step), and
-// this is the only place that reads process.argv, process.env and signals.
-import { register } from 'tsx/esm/api';
+// Entry point of the `meridian` command, and the only place that reads process.argv,
+// process.env and signals. The command runs from a bundle of its TypeScript made once per
+// change of the sources (index/bundle-entry.mjs): no tsx loader at run time, so a server
+// started with `meridian follower` holds no loader thread beside its index. Where no
+// bundle can be written, the TypeScript runs through tsx.
+import { pathToFileURL } from 'node:url';
+import { bundle } from '../../index/bundle-entry.mjs';
 
-register();
-const { main } = await import('./main.ts');
+const file = await bundle('clients/cli/main.ts', [
+  'index',
+  'catalog',
+  'sync',
+  'services',
+  'clients',
+]);
+let main;
+if (file) {
+  ({ main } = await import(pathToFileURL(file).href));
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  ({ main } = await import('./main.ts'));
+}
 
 const ctx = {
   env: process.env,

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { serviceProcessEnv } from '../config.ts';
 import type { ServiceConfigInput } from '../config.ts';
 import { LinkProxy } from '../wan/link-proxy.ts';
 import { NATS_INSTALL_HINT, findNatsServer, startNatsProcess } from './nats-process.ts';
@@ -60,7 +61,7 @@ interface Service {
   url: string;
 }
 
-const runScript = fileURLToPath(new URL('../run.ts', import.meta.url));
+const runScript = fileURLToPath(new URL('../start.mjs', import.meta.url));
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 /**
@@ -289,8 +290,9 @@ function natsConfig(o: {
 
 async function spawnService(name: string, configFile: string, logPath: string): Promise<Service> {
   const log = createWriteStream(logPath);
-  const proc = spawn(process.execPath, ['--import', 'tsx', runScript, '--config', configFile], {
+  const proc = spawn(process.execPath, [runScript, '--config', configFile], {
     cwd: repoRoot,
+    env: { ...process.env, ...serviceProcessEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   proc.stderr!.pipe(log);

@@ -8,7 +8,11 @@ import type { Catalog, Manifest } from '../../catalog/index.ts';
 import { SyncError } from '../errors.ts';
 import { hubLayout } from '../layout.ts';
 import type { StreamLayout } from '../layout.ts';
+import { collectGarbage } from '../garbage.ts';
 import { fetchSegment } from '../segment-fetch.ts';
+
+/** Fetched bytes after which the applier collects the chunk buffers at once. */
+const LARGE_FETCH_BYTES = 32 * 1024 * 1024;
 import type { ServedGeneration, ServedViews } from './views.ts';
 
 /** The steps of applying a manifest, in order; hooks see each one (fault-injection seam). */
@@ -183,28 +187,32 @@ export class ManifestApplier {
     void served.view.stats().catch(() => undefined);
   }
 
-  /** Fetches one segment of `collection` from this region's stream, unless it is on disk. */
-  async fetch(collection: string, digest: string): Promise<void> {
+  /** Fetches one segment of `collection` from this region's stream, unless it is on disk; its bytes. */
+  async fetch(collection: string, digest: string): Promise<number> {
     const onFetchChunk = this.o.hooks?.onFetchChunk;
-    await fetchSegment(this.o.js, {
+    const r = await fetchSegment(this.o.js, {
       collection,
       digest,
       stream: (this.o.layout ?? hubLayout).segments(collection),
       destPath: this.segmentPath(digest),
       ...(onFetchChunk ? { onChunk: (i: number, n: number) => onFetchChunk(digest, i, n) } : {}),
     });
+    return r.chunks > 0 ? r.bytes : 0;
   }
 
   private async fetchAll(collection: string, digests: string[]): Promise<void> {
     const queue = [...digests];
+    let fetched = 0;
     const workers = Array.from(
       { length: Math.min(queue.length, this.o.fetchParallelism ?? 2) },
       async () => {
         for (let d = queue.shift(); d !== undefined; d = queue.shift()) {
-          await this.fetch(collection, d);
+          fetched += await this.fetch(collection, d);
         }
       },
     );
     await Promise.all(workers);
+    // The chunk buffers of a large fetch are garbage now; an idle follower would keep them.
+    if (fetched >= LARGE_FETCH_BYTES) collectGarbage();
   }
 }

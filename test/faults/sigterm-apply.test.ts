@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serviceProcessEnv } from '../../services/index.ts';
 import type { Primary } from '../../sync/index.ts';
 import { startPrimary, stopAll } from '../harness/cluster.ts';
 import type { NodeHandle } from '../harness/cluster.ts';
@@ -18,7 +19,7 @@ import type { TempDir } from '../harness/tmp.ts';
 const RUNS = 20;
 const N = 30_000;
 const DIM = 128;
-const run = fileURLToPath(new URL('../../services/run.ts', import.meta.url));
+const run = fileURLToPath(new URL('../../services/start.mjs', import.meta.url));
 
 let nats: NatsServerHandle;
 let primary: NodeHandle<Primary>;
@@ -68,7 +69,7 @@ interface Started {
   next: (event: string) => Promise<Record<string, unknown>>;
 }
 
-/** `services/run.ts` as a follower process, on the test's data directory. */
+/** `services/start.mjs` (services/run.ts, bundled) as a follower process, on the test's data directory. */
 async function follower(): Promise<Started> {
   const config = join(dir.path, 'follower.json');
   await writeFile(
@@ -86,7 +87,8 @@ async function follower(): Promise<Started> {
       log: { level: 'info' },
     }),
   );
-  const proc = spawn(process.execPath, ['--import', 'tsx', run, '--config', config], {
+  const proc = spawn(process.execPath, [run, '--config', config], {
+    env: { ...process.env, ...serviceProcessEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const events: Array<Record<string, unknown>> = [];

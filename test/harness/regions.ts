@@ -15,6 +15,7 @@ import { launchCluster } from '../../services/cluster/launcher.ts';
 import type { LaunchedCluster, RegionEndpoints } from '../../services/cluster/launcher.ts';
 import { parseTopology } from '../../services/cluster/topology.ts';
 import type { TopologyInput } from '../../services/cluster/topology.ts';
+import { serviceProcessEnv } from '../../services/config.ts';
 import type { ServiceConfigInput } from '../../services/config.ts';
 import { TEST_KEYS, TEST_TOKEN_SECRET, http } from './services.ts';
 import { makeTempDir } from './tmp.ts';
@@ -131,7 +132,7 @@ export async function startRegions(o: {
   return cluster;
 }
 
-const runScript = fileURLToPath(new URL('../../services/run.ts', import.meta.url));
+const runScript = fileURLToPath(new URL('../../services/start.mjs', import.meta.url));
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 async function spawnFollower(
@@ -164,8 +165,9 @@ async function spawnFollower(
   await writeFile(file, JSON.stringify(cfg, null, 2));
   const logPath = join(baseDir, 'logs', `${region.name}-${node}.log`);
   const log = createWriteStream(logPath);
-  const proc = spawn(process.execPath, ['--import', 'tsx', runScript, '--config', file], {
+  const proc = spawn(process.execPath, [runScript, '--config', file], {
     cwd: repoRoot,
+    env: { ...process.env, ...serviceProcessEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   proc.stderr!.pipe(log);

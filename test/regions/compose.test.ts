@@ -334,11 +334,11 @@ describe('docker-compose.yml', () => {
 });
 
 describe('Dockerfile', () => {
-  it('runs services/run.ts with tsx, and the build context leaves local state out', () => {
+  it('runs services/start.mjs, and the build context leaves local state out', () => {
     const dockerfile = read('Dockerfile');
     expect(dockerfile).toMatch(/^FROM node:20-bookworm-slim/m);
     expect(dockerfile).toContain('npm ci');
-    expect(dockerfile).toMatch(/^ENTRYPOINT \["node", "--import", "tsx", "services\/run\.ts"\]$/m);
+    expect(dockerfile).toMatch(/^ENTRYPOINT \["node", "services\/start\.mjs"\]$/m);
     const ignored = read('.dockerignore').split('\n');
     for (const p of ['node_modules', '.data', 'bench/results', '.git'])
       expect(ignored).toContain(p);

@@ -135,7 +135,7 @@ describe('npm run demo', () => {
     expect(existsSync(`${out.baseDir}/more-like-this.json`)).toBe(true);
     // 3 nats-servers; a primary, and a follower and a router per region.
     expect(started.filter((p) => p.cmdline.includes('nats-server'))).toHaveLength(3);
-    expect(started.filter((p) => p.cmdline.includes('services/run.ts'))).toHaveLength(7);
+    expect(started.filter((p) => p.cmdline.includes('services/start.mjs'))).toHaveLength(7);
   });
 
   it('answers "more like this" through every router from a follower in its own region', async () => {
