@@ -1,4 +1,4 @@
-import { AckPolicy, DeliverPolicy } from 'nats';
+import { DeliverPolicy } from 'nats';
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from 'nats';
 import type { Catalog } from '../../catalog/index.ts';
 import { SyncError, fromNatsError, jsErrorCode } from '../errors.ts';
@@ -12,13 +12,22 @@ export interface WalFollowerOptions {
   catalog: Catalog;
   /** The local stream to follow. Default the hub's WAL (a leaf region has one per collection). */
   stream?: string;
-  /** Durable consumer name: one per replica node (and stream). */
-  durable: string;
-  /** The first WAL seq this replica needs (used when the consumer is created or recreated). */
+  /**
+   * True when every seq of the stream is a WAL entry this follower must see (the hub's
+   * WAL): a seq that does not follow the last one is a hole, filled by a direct get. A
+   * leaf region's per-collection mirror skips other collections' seqs by design.
+   */
+  contiguous?: boolean;
+  /**
+   * The consumer name an earlier version of this follower used (a durable consumer): it is
+   * deleted at start, so that it stops holding messages on the server. Optional.
+   */
+  legacyDurable?: string;
+  /** The first WAL seq this replica needs: everything below it is applied already. */
   startSeq: number;
   /**
    * Applies a batch of decoded entries (in seq order) to the served views. Called after
-   * the batch is stored in the local WAL log and before it is acked.
+   * the batch is stored in the local WAL log.
    */
   apply: (entries: SeqWalEntry[]) => void;
   /** Whether this replica keeps an entry (placement); skipped entries still advance the position. */
@@ -29,7 +38,7 @@ export interface WalFollowerOptions {
    * it: in a leaf region the WAL mirror can run ahead of the CATALOG mirror.
    */
   awaitDefinition: (collection: string, generation: string) => Promise<void>;
-  /** Called after each batch with the new contiguous position and its commit time. */
+  /** Called after each batch with the new position and the commit time of its entry. */
   onPosition: (seq: number, commitTime: number) => void;
   onError: (err: unknown) => void;
   batchSize?: number;
@@ -37,30 +46,62 @@ export interface WalFollowerOptions {
   beforeBatch?: (entries: number) => void | Promise<void>;
 }
 
+/** One WAL message as the follower handles it. */
+interface Delivered {
+  seq: number;
+  time: number;
+  data: Uint8Array;
+}
+
 /**
- * Consumes the WAL with a durable JetStream consumer and acks each entry only after it
- * is stored in the local WAL log (SQLite) and applied to the memtable, so an acked write
- * survives a crash of this node. Entries arrive in stream order, so the position it
- * reports is contiguous. A redelivered entry is stored once (INSERT OR IGNORE) and
- * changes no view (older seqs never replace newer ones).
+ * Follows the WAL with an ordered consumer from the first seq this node lacks, so that its
+ * position is **contiguous**: it reports seq S only once it holds every entry at or below
+ * S (issue 11). Nothing is acknowledged and nothing is redelivered later: the position is
+ * this node's own (the local WAL log), and a restarted follower starts again right after
+ * it. The ordered consumer re-creates itself from the last delivered seq when the server
+ * loses a message or restarts; on the hub's WAL, where every seq is an entry, a seq that
+ * skips ahead anyway is a hole, filled with a direct get before anything after it is
+ * applied. An entry at or below the position (a consumer reset) changes nothing.
  */
 export class WalFollower {
   private readonly o: WalFollowerOptions;
   private messages: ConsumerMessages | null = null;
   private loop: Promise<void> | null = null;
   private stopped = false;
-
   private readonly stream: string;
+  private position: number;
 
   constructor(opts: WalFollowerOptions) {
     this.o = opts;
     this.stream = opts.stream ?? Streams.wal;
+    this.position = opts.startSeq - 1;
+  }
+
+  /** The highest seq up to which every entry has been stored and applied. */
+  get seq(): number {
+    return this.position;
   }
 
   async start(): Promise<void> {
-    await this.ensureConsumer();
-    const consumer = await this.o.js.consumers.get(this.stream, this.o.durable);
-    this.messages = await consumer.consume({ max_messages: this.o.batchSize ?? 256 });
+    const { js, jsm, startSeq, legacyDurable } = this.o;
+    try {
+      if (legacyDurable) {
+        await jsm.consumers.delete(this.stream, legacyDurable).catch((err: unknown) => {
+          if (jsErrorCode(err) !== 10014 && !/consumer not found/i.test(String(err))) throw err;
+        });
+      }
+      // From the start by default: nats.js 2.29's ordered consumer never starts consuming
+      // when given `deliver_policy: All` explicitly.
+      const consumer = await js.consumers.get(this.stream, {
+        filterSubjects: Subjects.walAll,
+        ...(startSeq > 1
+          ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: startSeq }
+          : {}),
+      });
+      this.messages = await consumer.consume({ max_messages: this.o.batchSize ?? 256 });
+    } catch (err) {
+      throw fromNatsError(err, `cannot follow the WAL on ${this.stream}`);
+    }
     if (this.stopped) {
       await this.messages.close().catch(() => undefined);
       return;
@@ -76,43 +117,12 @@ export class WalFollower {
     await this.loop?.catch(() => undefined);
   }
 
-  /**
-   * Creates the durable consumer at `startSeq`, or recreates it when the server's
-   * position is past what this node has stored (a wiped data directory): the server
-   * must never skip entries this node does not have.
-   */
-  private async ensureConsumer(): Promise<void> {
-    const { jsm, durable, startSeq } = this.o;
-    try {
-      const info = await jsm.consumers.info(this.stream, durable).catch((err) => {
-        if (jsErrorCode(err) === 10014 || /consumer not found/i.test(String(err))) return null;
-        throw err;
-      });
-      if (info && info.ack_floor.stream_seq >= startSeq) {
-        await jsm.consumers.delete(this.stream, durable);
-      } else if (info) {
-        return;
-      }
-      await jsm.consumers.add(this.stream, {
-        durable_name: durable,
-        ack_policy: AckPolicy.Explicit,
-        deliver_policy: startSeq <= 1 ? DeliverPolicy.All : DeliverPolicy.StartSequence,
-        ...(startSeq > 1 ? { opt_start_seq: startSeq } : {}),
-        filter_subject: Subjects.walAll,
-        max_ack_pending: 4096,
-        ack_wait: 30_000_000_000,
-      });
-    } catch (err) {
-      throw fromNatsError(err, `cannot set up WAL consumer ${durable}`);
-    }
-  }
-
   private async run(messages: ConsumerMessages): Promise<void> {
-    let batch: JsMsg[] = [];
+    let batch: Delivered[] = [];
     const max = this.o.batchSize ?? 256;
     try {
       for await (const m of messages) {
-        batch.push(m);
+        batch.push(delivered(m));
         if (m.info.pending === 0 || batch.length >= max) {
           await this.flushUntilDone(batch);
           batch = [];
@@ -128,7 +138,7 @@ export class WalFollower {
    * position must stay contiguous, so a batch is never skipped or reordered. Safe because
    * storing and applying are idempotent by seq.
    */
-  private async flushUntilDone(batch: JsMsg[]): Promise<void> {
+  private async flushUntilDone(batch: Delivered[]): Promise<void> {
     for (let attempt = 0; !this.stopped; attempt++) {
       try {
         await this.flush(batch);
@@ -141,7 +151,9 @@ export class WalFollower {
     }
   }
 
-  private async flush(batch: JsMsg[]): Promise<void> {
+  private async flush(delivered: Delivered[]): Promise<void> {
+    const batch = await this.inOrder(delivered);
+    if (batch.length === 0) return;
     await this.o.beforeBatch?.(batch.length);
     const entries: SeqWalEntry[] = [];
     const stored: Array<{
@@ -153,11 +165,7 @@ export class WalFollower {
     for (const m of batch) {
       let entry: SeqWalEntry;
       try {
-        entry = {
-          ...decodeWalEntry(m.data),
-          seq: m.info.streamSequence,
-          time: m.info.timestampNanos / 1e6,
-        };
+        entry = { ...decodeWalEntry(m.data), seq: m.seq, time: m.time };
       } catch (err) {
         // Never skipped: moving the position past an entry this node does not have would
         // make it claim writes it cannot serve (a consistency violation, found by
@@ -165,7 +173,7 @@ export class WalFollower {
         // reported until the entry can be read.
         throw new SyncError(
           'stream_config',
-          `WAL entry ${m.info.streamSequence} cannot be decoded: ${(err as Error).message}`,
+          `WAL entry ${m.seq} cannot be decoded: ${(err as Error).message}`,
           {
             cause: err,
           },
@@ -183,8 +191,46 @@ export class WalFollower {
     }
     if (stored.length > 0) this.o.catalog.appendWal(stored);
     if (entries.length > 0) this.o.apply(entries);
-    for (const m of batch) m.ack();
     const last = batch[batch.length - 1]!;
-    this.o.onPosition(last.info.streamSequence, last.info.timestampNanos / 1e6);
+    this.position = last.seq;
+    this.o.onPosition(last.seq, last.time);
   }
+
+  /**
+   * The batch from the position on, in seq order: entries at or below the position are
+   * dropped (a consumer reset delivers them again), and on a contiguous stream each hole
+   * before an entry is filled from the stream by sequence. A hole that cannot be filled
+   * (the entry is gone from the stream) throws: the batch is retried, the position stays.
+   */
+  private async inOrder(batch: Delivered[]): Promise<Delivered[]> {
+    const out: Delivered[] = [];
+    let at = this.position;
+    for (const m of batch) {
+      if (m.seq <= at) continue;
+      if (this.o.contiguous) {
+        for (let missing = at + 1; missing < m.seq; missing++) out.push(await this.get(missing));
+      }
+      out.push(m);
+      at = m.seq;
+    }
+    return out;
+  }
+
+  /** One WAL entry by sequence, straight from the stream (a hole in what was delivered). */
+  private async get(seq: number): Promise<Delivered> {
+    try {
+      const sm = await this.o.jsm.streams.getMessage(this.stream, { seq });
+      return { seq: sm.seq, time: sm.time.getTime(), data: sm.data };
+    } catch (err) {
+      throw new SyncError(
+        'stream_config',
+        `WAL entry ${seq} of ${this.stream} is missing from what was delivered and cannot be read: ${String(err)}`,
+        { cause: err, transient: true },
+      );
+    }
+  }
+}
+
+function delivered(m: JsMsg): Delivered {
+  return { seq: m.info.streamSequence, time: m.info.timestampNanos / 1e6, data: m.data };
 }
