@@ -219,6 +219,11 @@ export class Catalog {
     return walLogOps.walEntriesAfter(this.#c, collection, generation, afterSeq);
   }
 
+  /** Which of `seqs` the local WAL log holds for collection+generation (a primary's seal check). */
+  walHolds(collection: string, generation: string, seqs: readonly number[]): Set<number> {
+    return walLogOps.walHolds(this.#c, collection, generation, seqs);
+  }
+
   /**
    * Every entry of the local WAL log, all collections, ascending by seq, as one array
    * read in one snapshot (the log only holds what the memtables hold, so it fits in

@@ -170,6 +170,35 @@ export function walEntriesAfter(
   );
 }
 
+export function walHolds(
+  conn: OpenedDb,
+  collection: string,
+  generation: string,
+  seqs: readonly number[],
+): Set<number> {
+  const held = new Set<number>();
+  if (seqs.length === 0) return held;
+  const lo = Math.min(...seqs);
+  const hi = Math.max(...seqs);
+  const rows = readTx(conn, 'reading the wal log', () =>
+    conn.db
+      .select({ seq: walLog.seq })
+      .from(walLog)
+      .where(
+        and(
+          eq(walLog.collection, collection),
+          eq(walLog.generation, generation),
+          gt(walLog.seq, lo - 1),
+          lte(walLog.seq, hi),
+        ),
+      )
+      .all(),
+  );
+  const wanted = new Set(seqs);
+  for (const r of rows) if (wanted.has(r.seq)) held.add(r.seq);
+  return held;
+}
+
 export function walEntriesAll(conn: OpenedDb): StoredWalEntry[] {
   return readTx(conn, 'reading the wal log', () =>
     conn.db.select().from(walLog).orderBy(asc(walLog.seq)).all(),

@@ -77,6 +77,11 @@ export const ServiceConfigSchema = z.strictObject({
   heartbeatMs: z.number().int().min(10).default(1_000),
   beaconMs: z.number().int().min(10).default(250),
   ackTimeoutMs: z.number().int().min(0).default(5_000),
+  /**
+   * The primary lease's life without renewal (ms): a second primary is refused while the
+   * first renews it; a crashed primary's successor takes it at most this long after.
+   */
+  leaseTtlMs: z.number().int().min(200).max(300_000).default(5_000),
   router: z
     .strictObject({
       /** Run this region's replica inside the router, so a local read costs no extra hop. */
@@ -130,6 +135,7 @@ const envMap: Record<string, (v: string, c: Record<string, unknown>) => void> = 
   MERIDIAN_TOKEN_SECRET: (v, c) => (c.tokenSecret = v),
   MERIDIAN_LOG_LEVEL: (v, c) => (obj(c, 'log').level = v),
   MERIDIAN_SEARCH_THREADS: (v, c) => (obj(c, 'query').searchThreads = Number(v)),
+  MERIDIAN_LEASE_TTL_MS: (v, c) => (c.leaseTtlMs = Number(v)),
   MERIDIAN_PRIMARY_URL: (v, c) => (obj(c, 'router').primaryUrl = v),
 };
 

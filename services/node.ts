@@ -33,7 +33,7 @@ import { routerRoutes } from './router/router-routes.ts';
 import { RttProber } from './router/rtt-prober.ts';
 import { collectionReadRoutes, collectionWriteRoutes } from './routes/collections.ts';
 import { pointRoutes } from './routes/points.ts';
-import { localQueryRoutes } from './routes/query.ts';
+import { localPointReadRoutes, localQueryRoutes } from './routes/query.ts';
 import { TokenCodec } from './tokens.ts';
 
 /** A running Meridian service. */
@@ -147,6 +147,7 @@ export async function startNode(
       heartbeatMs: config.heartbeatMs,
       beaconMs: config.beaconMs,
       ackTimeoutMs: config.ackTimeoutMs,
+      leaseTtlMs: config.leaseTtlMs,
       searchThreads: config.query.searchThreads,
       url,
       log,
@@ -246,6 +247,7 @@ export async function startNode(
       local,
     });
     if (replica) collectionReadRoutes(app, { replica, state, keys });
+    if (local) localPointReadRoutes(app, { ctx: local, keys });
   } else {
     collectionReadRoutes(app, { replica: replica!, state, keys });
     if (primary) {
@@ -253,6 +255,7 @@ export async function startNode(
       pointRoutes(app, { primary, keys, tokens });
     }
     localQueryRoutes(app, { ctx: local!, keys, metrics });
+    localPointReadRoutes(app, { ctx: local!, keys });
   }
 
   gauges.refresh = () => {

@@ -13,6 +13,8 @@ export const SyncErrorCodes = [
   'unknown_collection',
   'replication_pending',
   'stopped',
+  'not_primary',
+  'seal_refused',
 ] as const;
 export type SyncErrorCode = (typeof SyncErrorCodes)[number];
 

@@ -7,7 +7,7 @@
  */
 export * from './types.ts';
 export * from './errors.ts';
-export { Streams, Subjects } from './subjects.ts';
+export { Buckets, Streams, Subjects } from './subjects.ts';
 export { connectNats } from './connection.ts';
 export type { NatsLink, NatsOptions } from './connection.ts';
 export { ensureStreams, streamConfigs, defaultStreamOptions } from './streams.ts';

@@ -15,6 +15,12 @@ export const Streams = {
   state: 'MERIDIAN_STATE',
 } as const;
 
+/** Key-value buckets (JetStream KV) on the hub. */
+export const Buckets = {
+  /** The primary lease: one key, held by the one primary allowed to take writes. */
+  primaryLease: 'MERIDIAN_PRIMARY',
+} as const;
+
 const P = 'meridian';
 
 export const Subjects = {

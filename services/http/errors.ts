@@ -98,6 +98,8 @@ const syncStatus = {
   unknown_collection: 404,
   replication_pending: 503,
   stopped: 503,
+  not_primary: 503,
+  seal_refused: 500,
 } as const satisfies Record<SyncErrorCode, number>;
 
 export interface HttpError {

@@ -21,6 +21,7 @@ import { Streams } from '../subjects.ts';
 import type { WriteAck } from '../types.ts';
 import type { WalEntry } from '../wal-codec.ts';
 import { AckTracker } from './ack-tracker.ts';
+import { PrimaryLease } from './primary-lease.ts';
 import { CommitBeacon } from './beacon.ts';
 import { Sealer, defaultSealPolicy } from './sealer.ts';
 import type { SealPolicy } from './sealer.ts';
@@ -37,6 +38,8 @@ export interface PrimaryOptions extends Omit<ReplicaOptions, 'role'> {
   beaconMs?: number;
   /** Default timeout of `semi-sync` and `sync` acknowledgements (ms). */
   ackTimeoutMs?: number;
+  /** Life of the primary lease without renewal (ms; default 5 000). See {@link PrimaryLease}. */
+  leaseTtlMs?: number;
 }
 
 export interface WriteOptions {
@@ -72,6 +75,7 @@ export class Primary {
   private ticking: Promise<void> | null = null;
   private commitSub: Subscription | null = null;
   private stopped = false;
+  private readonly lease: PrimaryLease;
 
   constructor(opts: PrimaryOptions) {
     this.o = opts;
@@ -85,12 +89,21 @@ export class Primary {
       url: opts.url,
     });
     this.acks = new AckTracker({ nc: opts.link.nc, region: opts.region, regions: opts.regions });
+    this.lease = new PrimaryLease({
+      js: opts.link.js,
+      node: opts.node,
+      region: opts.region,
+      ttlMs: opts.leaseTtlMs ?? 5_000,
+      onLost: (why) => opts.log?.('primary lease lost: refusing writes from now on', { why }),
+    });
     this.sealer = new Sealer({
       link: opts.link,
       replica: this.replica,
       dataDir: opts.dataDir,
       policy: { ...defaultSealPolicy, ...opts.seal },
       committedSeq: () => this.beacon.position.seq,
+      writable: () => this.lease.held,
+      ...(opts.log ? { log: opts.log } : {}),
     });
   }
 
@@ -114,8 +127,13 @@ export class Primary {
     return this.beacon.position;
   }
 
+  /**
+   * Takes the primary lease (refused with `not_primary` while another primary holds it),
+   * then recovers and starts taking writes.
+   */
   async start(): Promise<void> {
     await ensureStreams(this.o.link.jsm);
+    await this.lease.acquire(() => this.stopped);
     const wal = await this.o.link.jsm.streams.info(Streams.wal);
     for (const c of this.o.catalog.listCollections()) {
       const last = await lastWalSeqOf(this.o.link.jsm, c.name);
@@ -139,6 +157,7 @@ export class Primary {
     this.stopped = true;
     if (this.sealTimer) clearInterval(this.sealTimer);
     await this.ticking;
+    await this.lease.release();
     this.beacon.stop();
     this.commitSub?.unsubscribe();
     this.acks.stop();
@@ -186,6 +205,11 @@ export class Primary {
     );
   }
 
+  /** Whether this process may take writes now (it holds the primary lease). */
+  get writable(): boolean {
+    return this.lease.held;
+  }
+
   /** Seals now (tests and admin); null when there was nothing to seal. */
   seal(collection: string, model?: string): Promise<Manifest | null> {
     const t = this.target(collection, model);
@@ -222,6 +246,10 @@ export class Primary {
     target: ServedGeneration,
     opts: WriteOptions,
   ): Promise<WriteResult> {
+    const refusal = this.lease.refusal;
+    if (refusal !== null) {
+      throw new SyncError('not_primary', `not taking writes: ${refusal}`, { transient: true });
+    }
     const mode = opts.ack ?? target.settings.defaultAck;
     const msgId = opts.msgId ?? randomUUID();
     const parts = splitEntry(entry, this.maxEntryBytes());
@@ -235,6 +263,7 @@ export class Primary {
       const time = Date.now();
       this.beacon.committed(appended.seq, time, part.collection);
       this.replica.applyWal([{ ...part, seq: appended.seq, time }]);
+      this.sealer.acknowledged(part.collection, part.generation, appended.seq);
       duplicate &&= appended.duplicate;
       last = appended;
     }

@@ -7,6 +7,7 @@ import { uploadSegment } from '../segment-upload.ts';
 import type { Replica } from '../replica/replica.ts';
 import type { ServedGeneration } from '../replica/views.ts';
 import { join } from 'node:path';
+import { SyncError } from '../errors.ts';
 
 /** When the primary seals a memtable into a segment, and when it compacts. */
 export interface SealPolicy {
@@ -40,6 +41,8 @@ export class Sealer {
   private readonly published = new Map<string, Published>();
   private readonly busy = new Map<string, Promise<Manifest | null>>();
   private readonly firstSeen = new Map<string, number>();
+  /** Per collection generation: seqs of the writes this process acknowledged, not yet sealed. */
+  private readonly acked = new Map<string, number[]>();
 
   constructor(
     private readonly o: {
@@ -49,12 +52,47 @@ export class Sealer {
       policy: SealPolicy;
       /** The primary's last committed WAL seq: a seal first lets its replica reach it. */
       committedSeq: () => number;
+      /** False while this primary may not take writes (it lost its lease): no seal then. */
+      writable?: () => boolean;
+      log?: (msg: string, fields?: Record<string, unknown>) => void;
       applyTimeoutMs?: number;
     },
   ) {}
 
+  /** Records a write this primary acknowledged (the seal check below needs it). */
+  acknowledged(collection: string, generation: string, seq: number): void {
+    const key = `${collection}\u0000${generation}`;
+    let seqs = this.acked.get(key);
+    if (!seqs) this.acked.set(key, (seqs = []));
+    seqs.push(seq);
+  }
+
+  /**
+   * Nothing is sealed over a hole (issue 11): every write this process acknowledged with a
+   * seq in (previous coversSeq, upTo] must be in its local WAL log — the replica stores
+   * each entry there before its position passes it. A write that is not would be covered
+   * by the manifest and trimmed from every memtable: lost. Refuses (and logs) instead.
+   */
+  private checkNoHole(
+    key: string,
+    collection: string,
+    generation: string,
+    from: number,
+    upTo: number,
+  ): void {
+    const seqs = (this.acked.get(key) ?? []).filter((s) => s > from && s <= upTo);
+    if (seqs.length === 0) return;
+    const held = this.o.replica.catalog.walHolds(collection, generation, seqs);
+    const missing = seqs.filter((s) => !held.has(s));
+    if (missing.length === 0) return;
+    const message = `refusing to seal ${collection}/${generation} up to seq ${upTo}: ${missing.length} acknowledged writes (seq ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}) are not in this primary's WAL log`;
+    this.o.log?.('seal refused', { collection, generation, upTo, missing: missing.slice(0, 20) });
+    throw new SyncError('seal_refused', message, { details: { missing: missing.slice(0, 100) } });
+  }
+
   /** Seals every collection generation whose memtable crossed a threshold. Never throws. */
   async tick(now = Date.now()): Promise<void> {
+    if (this.o.writable && !this.o.writable()) return;
     for (const s of this.o.replica.views.all()) {
       const key = keyOf(s);
       const size = await s.view
@@ -132,6 +170,8 @@ export class Sealer {
     const snap = await s.view.snapshot(upTo);
     if (snap.upserts.length === 0 && snap.deletes.length === 0) return null;
     const prev = await this.prev(collection, generation);
+    const key = `${collection}\u0000${generation}`;
+    this.checkNoHole(key, collection, generation, prev.manifest?.coversSeq ?? 0, upTo);
     const segments = [...(prev.manifest?.segments ?? [])];
     if (snap.upserts.length > 0) segments.push(await this.buildAndUpload(s, snap.upserts));
     const tombstones = mergeTombstones(prev.manifest?.tombstones ?? [], snap.deletes);
@@ -143,6 +183,10 @@ export class Sealer {
       Math.max(upTo, prev.manifest?.coversSeq ?? 0),
     );
     next = await this.publishAndApply(next, prev);
+    this.acked.set(
+      key,
+      (this.acked.get(key) ?? []).filter((s) => s > next.coversSeq),
+    );
     if (next.segments.length > this.o.policy.compactAbove)
       return this.compactNow(collection, generation);
     return next;

@@ -62,6 +62,7 @@ export async function startPrimary(
     regions: o.regions,
     heartbeatMs: o.heartbeatMs ?? 200,
     beaconMs: 100,
+    leaseTtlMs: 3_000,
     // Tests seal explicitly unless they set a policy.
     seal: { maxPoints: 1e9, maxAgeMs: 1e9, ...o.seal },
     ...(o.ackTimeoutMs !== undefined ? { ackTimeoutMs: o.ackTimeoutMs } : {}),

@@ -76,6 +76,8 @@ export async function startCluster(
           tokenSecret: TEST_TOKEN_SECRET,
           heartbeatMs: 200,
           beaconMs: 100,
+          // A killed primary's successor waits for its lease to lapse: keep that short.
+          leaseTtlMs: 3_000,
           log: { level: 'silent' },
           router: { hostReplica: true, probeIntervalMs: 200, hedgeAfterMs: 0 },
           seal: { maxPoints: 1e9, maxAgeMs: 1e9 },

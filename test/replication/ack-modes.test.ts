@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeIndexWorkers } from '../../index/index.ts';
-import { isSyncError, lastManifest, publishManifest } from '../../sync/index.ts';
+import { Buckets, isSyncError, lastManifest, publishManifest } from '../../sync/index.ts';
 import type { Primary, Replica } from '../../sync/index.ts';
 import { startFollower, startPrimary } from '../harness/cluster.ts';
 import type { NodeHandle } from '../harness/cluster.ts';
@@ -96,12 +96,23 @@ describe('write acknowledgement modes', () => {
 });
 
 describe('manifest fencing', () => {
-  it('refuses a second primary that publishes a version on a stale predecessor', async () => {
+  it('refuses a deposed primary that publishes a version on a stale predecessor', async () => {
     const a = primary.node;
     await a.upsert('acks', [{ id: 'f1', vector: vec(5) }]);
     const v1 = await a.seal('acks');
     expect(v1?.version).toBe(1);
+    await a.upsert('acks', [{ id: 'f3', vector: vec(7) }]);
 
+    // A's lease is taken (as after a stall longer than its life) and A notices at its next
+    // renewal: it takes no write from then on. Then B starts and takes the lease.
+    const kv = await primary.link.js.views.kv(Buckets.primaryLease);
+    const intruder = { node: 'other', region: 'us-east', instance: 'test', since: '' };
+    await kv.put('primary', JSON.stringify(intruder));
+    await expect.poll(() => a.writable, { timeout: 10_000 }).toBe(false);
+    const refused = await a.upsert('acks', [{ id: 'f4', vector: vec(8) }]).catch((e: unknown) => e);
+    expect(isSyncError(refused, 'not_primary')).toBe(true);
+    expect(String(refused)).toMatch(/taken by node other/);
+    await kv.purge('primary');
     const b = await startPrimary({ natsUrl: nats.url, region: 'us-east', node: 'p2', regions });
     nodes.push(b);
     await b.node.upsert('acks', [{ id: 'f2', vector: vec(6) }]);
@@ -109,7 +120,6 @@ describe('manifest fencing', () => {
     expect(v2?.version).toBe(2);
 
     // A still believes v1 is the last manifest: its v2 must be refused, not stored.
-    await a.upsert('acks', [{ id: 'f3', vector: vec(7) }]);
     const err = await a.seal('acks').catch((e: unknown) => e);
     expect(isSyncError(err, 'fenced')).toBe(true);
     expect(String(err)).toMatch(/another primary/);
