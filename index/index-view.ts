@@ -141,6 +141,24 @@ export class IndexView {
     return out;
   }
 
+  /**
+   * The live copy of each id, or null where it is absent or deleted: the memtable's entry
+   * when it has one (the newest write), else the one segment copy not shadowed.
+   */
+  get(ids: readonly string[]): Array<Point | null> {
+    return ids.map((id) => {
+      const e = this.memtable.get(id);
+      if (e) return e.point;
+      for (let i = this.sealed.segments.length - 1; i >= 0; i--) {
+        const s = this.sealed.segments[i]!;
+        const label = s.labelOf(id);
+        if (label === null || s.isDead(label)) continue;
+        return { id, vector: s.vectorOf(label), metadata: s.metadata[label] ?? null };
+      }
+      return null;
+    });
+  }
+
   /** Live points across segments and memtable. */
   get size(): number {
     let n = this.memtable.liveCount;

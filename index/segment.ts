@@ -68,6 +68,11 @@ export class Segment implements SearchableIndex {
     return this.ids.length - this.deadCount;
   }
 
+  /** The stored vector of a label (the graph keeps every vector). */
+  vectorOf(label: number): Float32Array {
+    return Float32Array.from(this.index.getPoint(label));
+  }
+
   labelOf(id: string): number | null {
     return this.labels.get(id) ?? null;
   }

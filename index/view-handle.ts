@@ -154,6 +154,19 @@ export class ViewHandle {
     }
   }
 
+  /**
+   * The live copy of each id (null where absent or deleted), reflecting every write made
+   * before this call. Refused like a search while the view is rebuilt.
+   */
+  get(ids: readonly string[]): Promise<Array<Point | null>> {
+    if (this.unavailable !== null) {
+      return Promise.reject(
+        new IndexError('view_unavailable', this.unavailable, { transient: true }),
+      );
+    }
+    return this.channel.call({ op: 'get', view: this.viewId, ids: [...ids] });
+  }
+
   /** The memtable's writes at or below `upTo`, for a seal. Refused while the view is rebuilt. */
   snapshot(upTo: number): Promise<MemtableSnapshot> {
     if (this.unavailable !== null) {

@@ -81,6 +81,8 @@ export type ViewCall =
       expect: SegmentExpect;
     }
   | { op: 'search'; view: number; query: Float32Array; options: SearchOptions }
+  /** The live copy of each id (null where absent or deleted). */
+  | { op: 'get'; view: number; ids: string[] }
   | { op: 'snapshot'; view: number; upTo: number }
   | { op: 'stats'; view: number }
   /** Segment files this store has loaded since it started (each once while held). */
@@ -90,6 +92,7 @@ export type ViewCall =
 export interface ViewAnswers {
   prepare: { loaded: number };
   search: SearchHit[];
+  get: Array<Point | null>;
   snapshot: MemtableSnapshot;
   stats: ViewStats;
   loads: number;

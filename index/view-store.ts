@@ -77,6 +77,8 @@ export class ViewStore {
         return this.prepare(msg.view, msg.install, msg.segments, msg.expect) as Promise<A>;
       case 'search':
         return this.view(msg.view).search(msg.query, msg.options) as A;
+      case 'get':
+        return this.view(msg.view).get(msg.ids) as A;
       case 'snapshot':
         return this.view(msg.view).memtable.snapshot(msg.upTo) as A;
       case 'stats':

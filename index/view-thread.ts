@@ -85,6 +85,7 @@ port.on('message', (msg: ToViewThread) => {
       return;
     case 'prepare':
     case 'search':
+    case 'get':
     case 'snapshot':
     case 'stats':
     case 'loads':

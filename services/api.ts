@@ -94,6 +94,24 @@ export const QueryBody = z.strictObject({
 });
 export type QueryBody = z.infer<typeof QueryBody>;
 
+/** `POST /v1/collections/:name/points/get`: points by id, at a consistency level. */
+export const GetPointsBody = z.strictObject({
+  ids: z.array(z.string().min(1)).min(1).max(1_000),
+  withVector: z.boolean().optional(),
+  model: z.string().min(1).max(128).optional(),
+  consistency: z.enum(ConsistencyLevels).default('eventual'),
+  maxStalenessMs: z.number().int().min(0).max(86_400_000).optional(),
+  token: z.string().min(1).max(512).optional(),
+  waitMs: z.number().int().min(0).max(60_000).optional(),
+});
+export type GetPointsBody = z.infer<typeof GetPointsBody>;
+
+/** Answer of a read by id: the live points, the ids absent or deleted, and where it was served. */
+export interface GetPointsResponse extends Omit<QueryResponse, 'results'> {
+  points: Array<{ id: string; metadata: Record<string, unknown> | null; vector?: number[] }>;
+  missing: string[];
+}
+
 export interface QueryHit {
   id: string;
   score: number;

@@ -1,5 +1,11 @@
 import type { ClusterState, Replica, ServedGeneration } from '../../sync/index.ts';
-import type { ConsistencyLevel, QueryBody, QueryResponse } from '../api.ts';
+import type {
+  ConsistencyLevel,
+  GetPointsBody,
+  GetPointsResponse,
+  QueryBody,
+  QueryResponse,
+} from '../api.ts';
 import { ApiError } from '../http/errors.ts';
 import type { TokenCodec } from '../tokens.ts';
 
@@ -19,19 +25,32 @@ export interface LocalQueryContext {
 /** A query as the router forwards it: `minSeq` is a position already resolved for strong reads. */
 export type LocalQuery = QueryBody & { minSeq?: number };
 
+/** What a read needs to say about where and how fresh it was served. */
+export type ReadFreshness = Pick<
+  QueryBody,
+  'consistency' | 'maxStalenessMs' | 'token' | 'waitMs' | 'model'
+> & { minSeq?: number };
+
+/** A read admitted by {@link admit}: the generation to read, and what its answer reports. */
+interface Admitted {
+  served: ServedGeneration;
+  /** Everything the answer reports, read when the read was admitted. */
+  report: Omit<QueryResponse, 'results'>;
+}
+
 /**
- * Answers a query from this node's replica if — and only if — it is fresh enough for the
+ * Admits a read on this node's replica if — and only if — it is fresh enough for the
  * requested level; otherwise a 503 (`no_replica`) that says why, never older data.
  * strong: applied ≥ the primary's commit seq; session: applied ≥ the token's seq;
  * bounded: staleness ≤ maxStalenessMs; eventual: always. Each may wait up to `waitMs`.
+ * The view read right after reflects at least the position the answer reports.
  */
-export async function serveLocal(
+async function admit(
   ctx: LocalQueryContext,
   collection: string,
-  q: LocalQuery,
-  /** The seq in `q.token`, when a router in this process has already verified it. */
+  q: ReadFreshness,
   verifiedTokenSeq?: number,
-): Promise<QueryResponse> {
+): Promise<Admitted> {
   const served = resolveServed(ctx, collection, q.model);
   // A replica outside the placement holds the definition (an empty view), never the data:
   // answering from it would be an empty result served from a region the collection is not in.
@@ -70,27 +89,67 @@ export async function serveLocal(
     );
   }
 
-  // Everything the answer reports is read when the search is asked: the search reflects
-  // this state (or a newer one), and the manifest may change while it runs on a thread.
+  // Everything the answer reports is read when the read is asked: the view's answer
+  // reflects this state (or a newer one), and the manifest may change while it runs on a thread.
   const applied = ctx.readSeq();
-  const { version } = served;
-  const generation = served.generation.model;
+  return {
+    served,
+    report: {
+      region: ctx.replica.region,
+      node: ctx.replica.node,
+      generation: served.generation.model,
+      version: served.version,
+      appliedSeq: applied,
+      stalenessMs: Math.round(Math.min(admitted ?? stalenessOf(ctx), 86_400_000)),
+      consistency: level,
+      token: ctx.tokens.encode(Math.max(tokenSeq, applied)),
+    },
+  };
+}
+
+/**
+ * Answers a query from this node's replica if — and only if — it is fresh enough for the
+ * requested level (see {@link admit}); otherwise a 503 that says why, never older data.
+ */
+export async function serveLocal(
+  ctx: LocalQueryContext,
+  collection: string,
+  q: LocalQuery,
+  /** The seq in `q.token`, when a router in this process has already verified it. */
+  verifiedTokenSeq?: number,
+): Promise<QueryResponse> {
+  const { served, report } = await admit(ctx, collection, q, verifiedTokenSeq);
   const results = await served.view.search(q.vector, {
     k: q.k,
     ...(q.ef !== undefined ? { ef: q.ef } : {}),
     ...(q.filter ? { filter: q.filter } : {}),
   });
-  return {
-    results,
-    region: ctx.replica.region,
-    node: ctx.replica.node,
-    generation,
-    version,
-    appliedSeq: applied,
-    stalenessMs: Math.round(Math.min(admitted ?? stalenessOf(ctx), 86_400_000)),
-    consistency: level,
-    token: ctx.tokens.encode(Math.max(tokenSeq, applied)),
-  };
+  return { results, ...report };
+}
+
+/**
+ * Reads points by id from this node's replica, at a consistency level (the same rules as
+ * a query): each id's live copy, or its id in `missing` when it is absent or deleted.
+ */
+export async function getLocal(
+  ctx: LocalQueryContext,
+  collection: string,
+  q: GetPointsBody,
+): Promise<GetPointsResponse> {
+  const { served, report } = await admit(ctx, collection, q);
+  const found = await served.view.get(q.ids);
+  const points: GetPointsResponse['points'] = [];
+  const missing: string[] = [];
+  found.forEach((p, i) => {
+    if (!p) missing.push(q.ids[i]!);
+    else
+      points.push({
+        id: p.id,
+        metadata: p.metadata,
+        ...(q.withVector ? { vector: Array.from(p.vector) } : {}),
+      });
+  });
+  return { points, missing, ...report };
 }
 
 function stalenessOf(ctx: LocalQueryContext): number {

@@ -3,7 +3,11 @@ import { mountQueryRoute } from './query-route.ts';
 import type { QueryAnswer } from '../http/fast-query.ts';
 import type { KeyRing } from '../http/auth.ts';
 import type { ServiceMetrics } from '../http/metrics.ts';
-import { serveLocal } from '../query/serve-local.ts';
+import { GetPointsBody } from '../api.ts';
+import { readJson } from '../http/app.ts';
+import { requireRole } from '../http/auth.ts';
+import { getLocal, serveLocal } from '../query/serve-local.ts';
+import { parseBody } from '../validate.ts';
 import type { LocalQueryContext } from '../query/serve-local.ts';
 import { parseLocalQueryBody } from '../query/query-body.ts';
 
@@ -27,4 +31,19 @@ export function localQueryRoutes(
     }
   };
   mountQueryRoute(app, o.keys, answer);
+}
+
+/**
+ * `POST /v1/collections/:name/points/get` answered from this node's own replica: points by
+ * id at a consistency level (the same freshness rules as a query). A router without a
+ * replica of its own does not serve it yet: ask a replica (or the primary) directly.
+ */
+export function localPointReadRoutes(
+  app: Hono,
+  o: { ctx: LocalQueryContext; keys: KeyRing },
+): void {
+  app.post('/v1/collections/:name/points/get', requireRole(o.keys, 'read'), async (c) => {
+    const body = parseBody(GetPointsBody, await readJson(c.req));
+    return c.json(await getLocal(o.ctx, c.req.param('name'), body));
+  });
 }
