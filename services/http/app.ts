@@ -3,7 +3,7 @@ import { bodyLimit } from './body-limit.ts';
 import { attachFastQueryPath } from './fast-query.ts';
 import type { Logger } from './logger.ts';
 import type { ServiceMetrics } from './metrics.ts';
-import { checkJsonType, errorAnswer, parseJson } from './json.ts';
+import { checkJsonType, errorAnswer, errorHeaders, parseJson } from './json.ts';
 
 export interface BaseAppOptions {
   logger: Logger;
@@ -45,7 +45,7 @@ export function createBaseApp(o: BaseAppOptions): Hono {
   );
   app.onError((err, c) => {
     const { status, body } = errorAnswer(err, c.req.path, o.logger);
-    return c.json(body, status as 400);
+    return c.json(body, status as 400, errorHeaders(status));
   });
   return app;
 }

@@ -7,7 +7,7 @@ import type {
   ServerResponse,
 } from 'node:http';
 import type { Hono } from 'hono';
-import { checkJsonType, errorAnswer, parseJson } from './json.ts';
+import { checkJsonType, errorAnswer, errorHeaders, parseJson } from './json.ts';
 import { authorize } from './auth.ts';
 import type { KeyRing } from './auth.ts';
 import { checkDeclaredLength } from './body-limit.ts';
@@ -125,6 +125,7 @@ export class FastQueryPath {
     res.writeHead(status, {
       'content-type': 'application/json',
       'content-length': Buffer.byteLength(text),
+      ...errorHeaders(status),
     });
     res.end(text);
     this.o.metrics.requests.inc({ route, status: String(status) });

@@ -43,3 +43,11 @@ export function errorAnswer(
   };
   return { status: e.status, body };
 }
+
+/**
+ * Headers an error answer carries besides its JSON: a 503 (no replica fresh enough, the
+ * primary restarting or unreachable, a view being rebuilt) is worth retrying, and says so.
+ */
+export function errorHeaders(status: number): Record<string, string> {
+  return status === 503 ? { 'retry-after': '1' } : {};
+}
