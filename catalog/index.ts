@@ -24,6 +24,7 @@ export {
 } from './errors.ts';
 export type { CatalogErrorCode } from './errors.ts';
 export { DEFAULT_MAX_STALENESS_MS } from './schema.ts';
+export { COLLECTION_NAME, isCollectionName } from './validation.ts';
 export { AckModes, ApplyOutcomes, GenerationStates } from './types.ts';
 export type {
   AckMode,

@@ -39,6 +39,15 @@ export function checkInt(value: unknown, what: string, min = 0): number {
   return value;
 }
 
+/**
+ * The one rule for a collection name, everywhere it arrives (HTTP paths, bodies, stored
+ * definitions): it becomes a token of NATS subjects and part of stream names, so NATS's
+ * wildcards (`*`, `>`), separators (`.`), spaces, `$` and control characters are refused.
+ */
+export function isCollectionName(name: unknown): name is string {
+  return typeof name === 'string' && COLLECTION_NAME.test(name);
+}
+
 export function checkCollectionName(name: unknown): string {
   if (typeof name !== 'string' || !COLLECTION_NAME.test(name)) {
     fail(`collection name must match ${COLLECTION_NAME.source}, got ${JSON.stringify(name)}`);

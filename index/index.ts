@@ -15,6 +15,7 @@ export {
   assertMetric,
   assertDim,
   assertId,
+  isValidId,
 } from './validate.ts';
 export { searchLimits } from './search-options.ts';
 export { compileFilter } from './filter.ts';

@@ -77,6 +77,28 @@ export function assertId(id: unknown, where: string): asserts id is string {
       `${where}: id is longer than ${pointLimits.maxIdBytes} bytes (UTF-8)`,
     );
   }
+  const lone = LONE_SURROGATE.exec(id);
+  if (lone) {
+    // UTF-8 (Arrow, segment files) cannot carry it: sealed, it would become U+FFFD and two
+    // ids could collapse into one (issue 17). Refused at the door instead.
+    throw new IndexError(
+      'invalid_point',
+      `${where}: id is not well-formed Unicode (a lone surrogate U+${lone[0].charCodeAt(0).toString(16).toUpperCase()} at index ${lone.index})`,
+    );
+  }
+}
+
+/** With the `u` flag a paired surrogate is one code point: only a lone one matches. */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+/** Whether `id` is an id a point may have (non-empty, ≤ 256 bytes UTF-8, well-formed Unicode). */
+export function isValidId(id: unknown): boolean {
+  try {
+    assertId(id, 'id');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function toMetadata(metadata: unknown, where: string): Metadata | null {

@@ -4,6 +4,7 @@
  * API" is the contract; this file is its code.
  */
 import { z } from 'zod';
+import { isValidId } from '../index/index.ts';
 
 export const ConsistencyLevels = ['strong', 'bounded', 'session', 'eventual'] as const;
 export type ConsistencyLevel = (typeof ConsistencyLevels)[number];
@@ -57,15 +58,7 @@ export type UpsertBody = z.infer<typeof UpsertBody>;
 /** `POST /v1/collections/:name/points/delete` */
 export const DeleteBody = z.strictObject({
   ids: z
-    .array(
-      z
-        .string()
-        .min(1)
-        .refine(
-          (s) => new TextEncoder().encode(s).length <= 256,
-          'id is longer than 256 bytes (UTF-8)',
-        ),
-    )
+    .array(z.string().refine(isValidId, 'id must be 1-256 bytes of well-formed Unicode (UTF-8)'))
     .min(1)
     .max(10_000),
   ...WriteOptions,
@@ -96,7 +89,10 @@ export type QueryBody = z.infer<typeof QueryBody>;
 
 /** `POST /v1/collections/:name/points/get`: points by id, at a consistency level. */
 export const GetPointsBody = z.strictObject({
-  ids: z.array(z.string().min(1)).min(1).max(1_000),
+  ids: z
+    .array(z.string().refine(isValidId, 'id must be 1-256 bytes of well-formed Unicode (UTF-8)'))
+    .min(1)
+    .max(1_000),
   withVector: z.boolean().optional(),
   model: z.string().min(1).max(128).optional(),
   consistency: z.enum(ConsistencyLevels).default('eventual'),

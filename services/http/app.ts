@@ -1,4 +1,6 @@
 import { Hono } from 'hono';
+import type { MiddlewareHandler } from 'hono';
+import { assertCollectionName } from '../validate.ts';
 import { bodyLimit } from './body-limit.ts';
 import { attachFastQueryPath } from './fast-query.ts';
 import type { Logger } from './logger.ts';
@@ -29,6 +31,10 @@ export function createBaseApp(o: BaseAppOptions): Hono {
     o.metrics.requests.inc({ route: c.req.routePath, status: String(c.res.status) });
   });
   app.use('/v1/*', bodyLimit(o.maxBodyBytes));
+  // Every route under a collection checks its name first, on every service (issue 17: a
+  // name of '>' reached a NATS subject on a router and answered 500).
+  app.use('/v1/collections/:name', checkCollectionParam);
+  app.use('/v1/collections/:name/*', checkCollectionParam);
   app.get('/healthz', (c) => c.json({ ok: true }));
   app.get('/readyz', (c) => (o.ready() ? c.json({ ready: true }) : c.json({ ready: false }, 503)));
   app.get('/metrics', async (c) => {
@@ -49,6 +55,12 @@ export function createBaseApp(o: BaseAppOptions): Hono {
   });
   return app;
 }
+
+/** 400 unless the path's collection name follows the one rule (catalog's `isCollectionName`). */
+const checkCollectionParam: MiddlewareHandler = async (c, next) => {
+  assertCollectionName(c.req.param('name'));
+  await next();
+};
 
 /** The `Content-Type` of every JSON answer (one object, not one per answer). */
 export const JSON_TYPE = { 'content-type': 'application/json' } as const;

@@ -8,6 +8,7 @@ import type {
 } from 'node:http';
 import type { Hono } from 'hono';
 import { checkJsonType, errorAnswer, errorHeaders, parseJson } from './json.ts';
+import { assertCollectionName } from '../validate.ts';
 import { authorize } from './auth.ts';
 import type { KeyRing } from './auth.ts';
 import { checkDeclaredLength } from './body-limit.ts';
@@ -105,6 +106,7 @@ export class FastQueryPath {
     try {
       checkDeclaredLength(h['content-length'], this.o.maxBodyBytes);
       route = QUERY_ROUTE;
+      assertCollectionName(collection); // as Hono's middleware does, before the key
       authorize(this.keys!, h.authorization, 'read');
       const started = performance.now();
       checkJsonType(h['content-type']);

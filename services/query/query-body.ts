@@ -3,8 +3,15 @@ import { ConsistencyLevels, QueryBody } from '../api.ts';
 import { parseBody } from '../validate.ts';
 import type { LocalQuery } from './serve-local.ts';
 
-/** The query body a replica accepts: the public one plus `minSeq`, a position a router already resolved. */
-export const LocalQueryBody = QueryBody.extend({ minSeq: z.number().int().min(0).optional() });
+/**
+ * The query body a replica accepts: the public one plus `readIndex`, a position a router
+ * already resolved for a strong or session read, signed like a session token — so only a
+ * router (holding the deployment's token secret) can ask a replica to wait for a position
+ * (issue 17: a plain `minSeq` was taken from any client).
+ */
+export const LocalQueryBody = QueryBody.extend({
+  readIndex: z.string().min(1).max(512).optional(),
+});
 
 /**
  * Validates a public query body (`POST /v1/collections/:name/query`): the zod schema's
@@ -14,7 +21,7 @@ export function parseQueryBody(data: unknown): QueryBody {
   return acceptPlain(data, false) ?? parseBody(QueryBody, data);
 }
 
-/** Validates a query a router forwarded to this replica (`minSeq` allowed). */
+/** Validates a query a router forwarded to this replica (`readIndex` allowed). */
 export function parseLocalQueryBody(data: unknown): LocalQuery {
   return acceptPlain(data, true) ?? parseBody(LocalQueryBody, data);
 }
@@ -46,7 +53,7 @@ const LEVELS: ReadonlySet<unknown> = new Set(ConsistencyLevels);
 function acceptPlain(data: unknown, local: boolean): LocalQuery | null {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) return null;
   const d = data as Record<string, unknown>;
-  for (const key in d) if (!FIELDS.has(key) && !(local && key === 'minSeq')) return null;
+  for (const key in d) if (!FIELDS.has(key) && !(local && key === 'readIndex')) return null;
   const vector = d.vector;
   if (!Array.isArray(vector)) return null;
   for (let i = 0; i < vector.length; i++) {
@@ -58,8 +65,9 @@ function acceptPlain(data: unknown, local: boolean): LocalQuery | null {
   const consistency = d.consistency === undefined ? 'eventual' : d.consistency;
   if (!int(k, 1, 1000) || !LEVELS.has(consistency)) return null;
   if (!optInt(d.ef, 1, 4096) || !optInt(d.maxStalenessMs, 0, 86_400_000)) return null;
-  if (!optInt(d.waitMs, 0, 60_000) || !optInt(d.minSeq, 0, Number.MAX_SAFE_INTEGER)) return null;
-  if (!optString(d.model, 128) || !optString(d.token, 512)) return null;
+  if (!optInt(d.waitMs, 0, 60_000)) return null;
+  if (!optString(d.model, 128) || !optString(d.token, 512) || !optString(d.readIndex, 512))
+    return null;
   // zod's key order (the schema's), so a forwarded body serialises the same.
   const out: Record<string, unknown> = { vector, k };
   if (d.ef !== undefined) out.ef = d.ef;
@@ -68,7 +76,7 @@ function acceptPlain(data: unknown, local: boolean): LocalQuery | null {
   if (d.maxStalenessMs !== undefined) out.maxStalenessMs = d.maxStalenessMs;
   if (d.token !== undefined) out.token = d.token;
   if (d.waitMs !== undefined) out.waitMs = d.waitMs;
-  if (d.minSeq !== undefined) out.minSeq = d.minSeq;
+  if (d.readIndex !== undefined) out.readIndex = d.readIndex;
   return out as LocalQuery;
 }
 

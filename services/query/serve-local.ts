@@ -22,14 +22,17 @@ export interface LocalQueryContext {
   defaultWaitMs: number;
 }
 
-/** A query as the router forwards it: `minSeq` is a position already resolved for strong reads. */
-export type LocalQuery = QueryBody & { minSeq?: number };
+/**
+ * A query as a replica serves it: `minSeq` is a position a router in this process already
+ * resolved; `readIndex`, the same from a router elsewhere, signed (see LocalQueryBody).
+ */
+export type LocalQuery = QueryBody & { minSeq?: number; readIndex?: string };
 
 /** What a read needs to say about where and how fresh it was served. */
 export type ReadFreshness = Pick<
   QueryBody,
   'consistency' | 'maxStalenessMs' | 'token' | 'waitMs' | 'model'
-> & { minSeq?: number };
+> & { minSeq?: number; readIndex?: string };
 
 /** A read admitted by {@link admit}: the generation to read, and what its answer reports. */
 interface Admitted {
@@ -67,8 +70,9 @@ async function admit(
   const waitMs = q.waitMs ?? ctx.defaultWaitMs;
   const bound = q.maxStalenessMs ?? served.settings.maxStalenessMs;
 
-  let needSeq = q.minSeq ?? 0;
-  if (level === 'strong' && q.minSeq === undefined) needSeq = await ctx.commitSeq();
+  const resolved = q.minSeq ?? (q.readIndex ? ctx.tokens.decode(q.readIndex) : undefined);
+  let needSeq = resolved ?? 0;
+  if (level === 'strong' && resolved === undefined) needSeq = await ctx.commitSeq();
   if (level === 'session') needSeq = Math.max(needSeq, tokenSeq);
   if (needSeq > 0)
     await waitFor(

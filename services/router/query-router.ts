@@ -162,12 +162,15 @@ export class QueryRouter {
     authorization: string,
     tokenSeq: number,
   ): Promise<QueryResponse> {
-    const body = { ...q, ...(req.minSeq > 0 ? { minSeq: req.minSeq } : {}), waitMs: 0 };
     const local = this.o.local;
     if (local && local.replica.region === r.region && local.replica.node === r.node) {
       // route() verified the token already: one HMAC, not two.
-      return serveLocal(local, collection, body, tokenSeq);
+      const here = { ...q, ...(req.minSeq > 0 ? { minSeq: req.minSeq } : {}), waitMs: 0 };
+      return serveLocal(local, collection, here, tokenSeq);
     }
+    // Signed, so a replica takes a position to wait for only from a router.
+    const readIndex = req.minSeq > 0 ? { readIndex: this.o.tokens.encode(req.minSeq) } : {};
+    const body = { ...q, ...readIndex, waitMs: 0 };
     let res: Response;
     try {
       res = await fetch(

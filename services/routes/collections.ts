@@ -5,9 +5,7 @@ import { readJson } from '../http/app.ts';
 import { requireRole } from '../http/auth.ts';
 import type { KeyRing } from '../http/auth.ts';
 import { ApiError } from '../http/errors.ts';
-import { parseBody } from '../validate.ts';
-
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
+import { assertCollectionName, parseBody } from '../validate.ts';
 
 /** `GET /v1/collections[/:name]`: settings, generations, versions, and each replica's state. */
 export function collectionReadRoutes(
@@ -65,13 +63,7 @@ export function collectionReadRoutes(
 /** `PUT /v1/collections/:name` on the primary (admin). 201 when created, 200 when identical settings existed. */
 export function collectionWriteRoutes(app: Hono, o: { primary: Primary; keys: KeyRing }): void {
   app.put('/v1/collections/:name', requireRole(o.keys, 'admin'), async (c) => {
-    const name = c.req.param('name');
-    if (!NAME.test(name)) {
-      throw new ApiError(
-        'bad_request',
-        'collection name must match [A-Za-z0-9][A-Za-z0-9_-]{0,127}',
-      );
-    }
+    const name = assertCollectionName(c.req.param('name'));
     const body = parseBody(CreateCollectionBody, await readJson(c.req));
     const existed = o.primary.catalog.getCollection(name) !== null;
     const settings = await o.primary.createCollection({

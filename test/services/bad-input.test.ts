@@ -301,6 +301,9 @@ const badUpserts: Array<[string, unknown, string]> = [
   ['empty id', up({ id: '' }), 'invalid_point'],
   ['id longer than 256 bytes', up({ id: 'i'.repeat(257) }), 'invalid_point'],
   ['id of 129 two-byte chars (258 bytes)', up({ id: 'é'.repeat(129) }), 'invalid_point'],
+  // Regression (issue 17): lone surrogates became U+FFFD when sealed; two ids collapsed.
+  ['id with a lone high surrogate', up({ id: '\ud800a' }), 'invalid_point'],
+  ['id with a lone low surrogate', up({ id: '\udc00a' }), 'invalid_point'],
   ['metadata larger than 16 KiB', up({ metadata: { text: 'm'.repeat(17 * 1024) } }), 'invalid_point'], // prettier-ignore
   [
     'one good point then one bad point',
@@ -327,6 +330,49 @@ badUpserts.forEach(([what, body, code], i) => {
   }));
 });
 
+// Regression (issue 17): a collection name reached a NATS subject (`>` crashed a router's
+// lookup with a 500). Every route under a collection, on every service, with NATS's
+// special characters in the name: 400 (or 404 where no route takes the path), never 5xx.
+const specialNames = [
+  '%3E',
+  '*',
+  'a.b',
+  'a%20b',
+  '%24SYS',
+  'a%01b',
+  '%3E.x',
+  '_lead',
+  'a'.repeat(129),
+];
+const underCollection: Array<[Row['method'], string, unknown, Key]> = [
+  ['GET', '', undefined, 'read'],
+  ['PUT', '', goodCollection, 'admin'],
+  ['POST', '/points', up({}), 'write'],
+  ['POST', '/points/delete', { ids: ['a'] }, 'write'],
+  ['POST', '/points/get', { ids: ['a'] }, 'read'],
+  ['POST', '/query', q(), 'read'],
+];
+for (const name of specialNames) {
+  for (const [method, sub, body, key] of underCollection) {
+    for (const target of QT) {
+      add({
+        name: `collection name ${JSON.stringify(name)}: ${method} ${sub || '/'} on the ${target}`,
+        target,
+        method,
+        path: `/v1/collections/${name}${sub}`,
+        ...(body !== undefined ? { body } : {}),
+        key,
+        status: 400,
+        code: 'bad_request',
+      });
+    }
+  }
+}
+
+// Regression (issue 17): a replica took the router-internal minSeq from any client.
+each(QT, (t) => ({ name: 'query: a client-sent minSeq', target: t, method: 'POST', path: Q, body: q({ minSeq: 1e15 }), key: 'read', status: 400, code: 'bad_request' })); // prettier-ignore
+each(['follower'], (t) => ({ name: 'query: a forged readIndex', target: t, method: 'POST', path: Q, body: q({ consistency: 'strong', readIndex: 'm1.zz.0123456789abcdef' }), key: 'read', status: 400, code: 'invalid_token' })); // prettier-ignore
+
 // Deletes.
 const badDeletes: Array<[string, unknown]> = [
   ['ids as a string', { ids: 'a' }],
@@ -337,6 +383,7 @@ const badDeletes: Array<[string, unknown]> = [
   ['unknown field', { ids: ['a'], cascade: true }],
   ['unknown ack', { ids: ['a'], ack: 'all' }],
   ['an id longer than 256 bytes', { ids: ['i'.repeat(257)] }],
+  ['an id with a lone surrogate', { ids: ['\ud800a'] }],
 ];
 badDeletes.forEach(([what, body], i) =>
   add({

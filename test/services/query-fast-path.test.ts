@@ -7,7 +7,8 @@
  */
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { TEST_KEYS, http } from '../harness/services.ts';
+import { TokenCodec } from '../../services/index.ts';
+import { TEST_KEYS, TEST_TOKEN_SECRET, http } from '../harness/services.ts';
 import { useServiceCluster } from '../harness/service-fixture.ts';
 import { waitFor } from '../harness/wait-for.ts';
 
@@ -55,7 +56,21 @@ const cases: Case[] = [
   { name: 'an unknown model', body: vec({ model: 'nope@9', waitMs: 0 }) },
   { name: 'an unknown collection', body: vec(), collection: 'nope' },
   { name: 'a body over the limit', body: vec({ filter: { big: 'x'.repeat(MAX_BODY) } }) },
-  { name: 'a forwarded query', body: vec({ minSeq: 1 }), headers: { 'x-meridian-forwarded': '1' } },
+  {
+    name: 'a forwarded query',
+    body: vec({ consistency: 'strong', readIndex: new TokenCodec(TEST_TOKEN_SECRET).encode(1) }),
+    headers: { 'x-meridian-forwarded': '1' },
+  },
+  {
+    name: 'a forwarded query with a forged read index',
+    body: vec({ consistency: 'strong', readIndex: 'm1.zz.0123456789abcdef' }),
+    headers: { 'x-meridian-forwarded': '1' },
+  },
+  {
+    name: 'a client sending minSeq',
+    body: vec({ minSeq: 1 }),
+    headers: { 'x-meridian-forwarded': '1' },
+  },
 ];
 
 async function send(c: Case, suffix: string) {

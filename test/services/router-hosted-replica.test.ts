@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { TEST_KEYS, http, waitUntilRouterSees } from '../harness/services.ts';
+import { TokenCodec } from '../../services/index.ts';
+import { TEST_KEYS, TEST_TOKEN_SECRET, http, waitUntilRouterSees } from '../harness/services.ts';
 import { useServiceCluster } from '../harness/service-fixture.ts';
 
 const fx = useServiceCluster(
@@ -48,26 +49,36 @@ describe('a replica hosted in a router', () => {
       expect(q.status, JSON.stringify(q.body)).toBe(200);
       expect(q.body.results[0].id).toBe('a');
     }
-    // Directly: a forwarded query (with minSeq) to the eu-west router is answered by its replica.
-    const res = await fetch(`${fx.cluster.node('r-eu').url}/v1/collections/rh/query`, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${TEST_KEYS.read}`,
-        'content-type': 'application/json',
-        'x-meridian-forwarded': '1',
-      },
-      body: JSON.stringify({ vector: [3, 4], k: 1, consistency: 'strong', minSeq: w.body.seq }),
-    });
+    // Directly: a forwarded query (with its resolved position, signed as a router signs it)
+    // to the eu-west router is answered by its replica.
+    const forward = (extra: Record<string, unknown>) =>
+      fetch(`${fx.cluster.node('r-eu').url}/v1/collections/rh/query`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${TEST_KEYS.read}`,
+          'content-type': 'application/json',
+          'x-meridian-forwarded': '1',
+        },
+        body: JSON.stringify({ vector: [3, 4], k: 1, consistency: 'strong', ...extra }),
+      });
+    const readIndex = new TokenCodec(TEST_TOKEN_SECRET).encode(w.body.seq);
+    const res = await forward({ readIndex });
     const body = (await res.json()) as any;
     expect(res.status, JSON.stringify(body)).toBe(200);
     expect(body.node).toBe('r-eu');
-    // Without the forwarding mark, minSeq is not part of the public API.
-    const pub = await http(
-      `${fx.cluster.node('r-eu').url}/v1/collections/rh/query`,
-      'POST',
-      { vector: [3, 4], k: 1, minSeq: 1 },
-      TEST_KEYS.read,
-    );
-    expect(pub.status).toBe(400);
+    // Regression (issue 17): a client's own minSeq was taken (a huge one made the replica
+    // wait, then answer 503). Only a signed read index is, and a forged one is a 400.
+    expect((await forward({ minSeq: 1e15 })).status).toBe(400);
+    expect((await forward({ readIndex: 'm1.zz.0123456789abcdef' })).status).toBe(400);
+    // Without the forwarding mark, neither is part of the public API.
+    for (const extra of [{ minSeq: 1 }, { readIndex }]) {
+      const pub = await http(
+        `${fx.cluster.node('r-eu').url}/v1/collections/rh/query`,
+        'POST',
+        { vector: [3, 4], k: 1, ...extra },
+        TEST_KEYS.read,
+      );
+      expect(pub.status).toBe(400);
+    }
   });
 });
