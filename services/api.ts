@@ -150,6 +150,8 @@ export interface ReplicaView {
   role: 'primary' | 'follower';
   url: string | null;
   healthy: boolean;
+  /** Why it is unhealthy beyond liveness: a storage error (a full disk), or null. */
+  error: string | null;
   rttMs: number | null;
   appliedSeq: number;
   stalenessMs: number;

@@ -1,10 +1,11 @@
+import { existsSync, renameSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { serve } from '@hono/node-server';
 import type { ServerType } from '@hono/node-server';
 import { closeIndexWorkers } from '../index/index.ts';
-import { openCatalog } from '../catalog/index.ts';
+import { isCatalogError, openCatalog } from '../catalog/index.ts';
 import type { Catalog } from '../catalog/index.ts';
 import {
   ClusterState,
@@ -61,7 +62,15 @@ export interface RunningNode {
  */
 export async function startNode(
   config: ServiceConfig,
-  options: { hooks?: ApplyHooksOptions; signal?: AbortSignal } = {},
+  options: {
+    hooks?: ApplyHooksOptions;
+    signal?: AbortSignal;
+    /**
+     * Set the catalog aside (as `catalog.db.damaged-<time>`) and start from an empty one:
+     * the node rebuilds it from the streams (segments on disk are verified and reused).
+     */
+    rebuild?: boolean;
+  } = {},
 ): Promise<RunningNode> {
   const aborted = () => {
     if (options.signal?.aborted) throw new Error('start-up aborted (stop requested)');
@@ -84,7 +93,7 @@ export async function startNode(
     logger,
     metrics,
     maxBodyBytes: config.limits.maxBodyBytes,
-    ready: () => ready,
+    notReady: () => (ready ? (replica?.storageError ?? null) : 'starting'),
     collect: () => gauges.refresh?.(),
   });
 
@@ -133,7 +142,21 @@ export async function startNode(
   };
 
   const hostsReplica = config.role !== 'router' || config.router.hostReplica;
-  if (hostsReplica) catalog = openCatalog(join(dataDir, 'catalog.db'));
+  if (hostsReplica) {
+    const file = join(dataDir, 'catalog.db');
+    try {
+      if (options.rebuild) setAside(file, logger);
+      catalog = openCatalog(file);
+    } catch (err) {
+      server.close();
+      await link.close();
+      if (!isCatalogError(err, 'catalog_corrupt')) throw err;
+      throw new Error(
+        `${(err as Error).message}. The catalog is rebuilt from the streams by starting this node once with --rebuild (\`meridian ${config.role} --config FILE --rebuild\`, or \`node services/start.mjs --config FILE --rebuild\`): the damaged file is kept as catalog.db.damaged-<time>.`,
+        { cause: err },
+      );
+    }
+  }
 
   if (config.role === 'primary') {
     primary = new Primary({
@@ -152,6 +175,7 @@ export async function startNode(
       url,
       log,
       onManifestApplied,
+      onStorageError: () => metrics.storageErrors.inc(),
       ...(options.hooks ? { hooks: options.hooks } : {}),
     });
     replica = primary.replica;
@@ -169,6 +193,7 @@ export async function startNode(
       url,
       log,
       onManifestApplied,
+      onStorageError: () => metrics.storageErrors.inc(),
       ...(options.hooks ? { hooks: options.hooks } : {}),
     });
   }
@@ -338,6 +363,19 @@ export async function startNode(
       return stopping;
     },
   };
+}
+
+/** Moves a catalog (and its WAL and shared-memory files) aside, keeping it for inspection. */
+function setAside(file: string, logger: Logger): void {
+  if (!existsSync(file)) return;
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  for (const suffix of ['', '-wal', '-shm']) {
+    if (existsSync(file + suffix)) renameSync(file + suffix, `${file}.damaged-${stamp}${suffix}`);
+  }
+  logger.warn(
+    { file, keptAs: `${file}.damaged-${stamp}` },
+    'catalog set aside: rebuilding it from the streams',
+  );
 }
 
 function listen(

@@ -9,7 +9,7 @@ import { closeIndexWorkers, loadConfig, startNode } from './index.ts';
 import type { ServiceConfigInput } from './index.ts';
 
 const { values } = parseArgs({
-  options: { config: { type: 'string' }, role: { type: 'string' } },
+  options: { config: { type: 'string' }, role: { type: 'string' }, rebuild: { type: 'boolean' } },
   strict: true,
 });
 const role = values.role as ServiceConfigInput['role'] | undefined;
@@ -20,7 +20,7 @@ const config = loadConfig({
 // Signals are taken from the start: one during start-up stops the start cleanly, and the
 // process exits only once everything it started (view threads included) has ended.
 const abort = new AbortController();
-const starting = startNode(config, { signal: abort.signal });
+const starting = startNode(config, { signal: abort.signal, rebuild: values.rebuild === true });
 let stopping = false;
 const stop = async () => {
   if (stopping) return;

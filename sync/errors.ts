@@ -74,3 +74,22 @@ export function fromNatsError(err: unknown, what: string): SyncError {
     { cause: err, transient },
   );
 }
+
+/**
+ * Whether an error means this node cannot store data: a full disk or quota (ENOSPC,
+ * EDQUOT, SQLite's "database or disk is full"), or a read-only or failing device.
+ */
+export function isStorageError(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 5; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS' || code === 'EIO') return true;
+    if (code === 'SQLITE_FULL' || code === 'SQLITE_IOERR' || code === 'SQLITE_READONLY')
+      return true;
+    if (
+      /ENOSPC|no space left|disk is full|disk I\/O error/i.test(String((e as Error).message ?? e))
+    )
+      return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}

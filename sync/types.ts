@@ -43,6 +43,11 @@ export interface Heartbeat {
   time: number;
   /** Heartbeat interval: a replica silent for a few of these is out. */
   intervalMs: number;
+  /**
+   * Set while this node cannot store what it receives (a full disk, a write error): its
+   * position may stop moving, and routers do not choose it for reads that need fresh data.
+   */
+  storageError?: string;
 }
 
 /**

@@ -12,8 +12,11 @@ export interface BaseAppOptions {
   metrics: ServiceMetrics;
   /** Largest request body, in bytes (413 beyond it). */
   maxBodyBytes: number;
-  /** Readiness: true once the catalog is loaded and the node follows its streams. */
-  ready: () => boolean;
+  /**
+   * Why the node is not ready, or null once the catalog is loaded, it follows its streams
+   * and it can store what it receives.
+   */
+  notReady: () => string | null;
   /** Called before `/metrics` is rendered, to refresh gauges. */
   collect?: () => void;
 }
@@ -36,7 +39,12 @@ export function createBaseApp(o: BaseAppOptions): Hono {
   app.use('/v1/collections/:name', checkCollectionParam);
   app.use('/v1/collections/:name/*', checkCollectionParam);
   app.get('/healthz', (c) => c.json({ ok: true }));
-  app.get('/readyz', (c) => (o.ready() ? c.json({ ready: true }) : c.json({ ready: false }, 503)));
+  app.get('/readyz', (c) => {
+    const reason = o.notReady();
+    return reason === null
+      ? c.json({ ready: true })
+      : c.json({ ready: false, reason }, 503, errorHeaders(503));
+  });
   app.get('/metrics', async (c) => {
     o.collect?.();
     return c.text(await o.metrics.registry.metrics(), 200, {

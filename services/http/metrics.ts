@@ -13,6 +13,7 @@ export class ServiceMetrics {
   readonly applyDuration: Histogram<'collection'>;
   readonly walSeq: Gauge<'kind'>;
   readonly searchThreads: Gauge<'state'>;
+  readonly storageErrors: Counter;
 
   constructor(labels: { service: string; region: string; node: string }) {
     this.registry.setDefaultLabels(labels);
@@ -58,8 +59,13 @@ export class ServiceMetrics {
     });
     this.searchThreads = new Gauge({
       name: 'meridian_search_threads',
-      help: 'Search threads (decision 0012): configured, and serving (0 once they are out of service and searches run on the event loop)',
+      help: 'View threads (decision 0013): configured, and serving (fewer while a failed one is replaced and its views rebuilt)',
       labelNames: ['state'],
+      registers,
+    });
+    this.storageErrors = new Counter({
+      name: 'meridian_storage_errors_total',
+      help: 'Failures to store what this node received (a full disk): the WAL log, segment files',
       registers,
     });
   }

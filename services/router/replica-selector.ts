@@ -59,6 +59,8 @@ function refusal(
   if (!state.isLive(r, now))
     return `missed heartbeats (last ${Math.round(now - r.heardAt)} ms ago)`;
   if (!hb.url) return 'announces no query URL';
+  // It may not be storing what it receives: fine for eventual reads, not for fresh ones.
+  if (hb.storageError && req.level !== 'eventual') return `storage error: ${hb.storageError}`;
   if (!prober.reachable(hb.region, hb.node)) return 'unreachable (probes failed)';
   if (req.placement && !req.placement.includes(hb.region))
     return `region ${hb.region} is outside the collection's placement`;

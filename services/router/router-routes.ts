@@ -123,7 +123,10 @@ export function routerRoutes(app: Hono, o: RouterRoutesOptions): void {
           role: r.heartbeat.role,
           url: r.heartbeat.url ?? null,
           healthy:
-            o.state.isLive(r, now) && o.prober.reachable(r.heartbeat.region, r.heartbeat.node),
+            o.state.isLive(r, now) &&
+            o.prober.reachable(r.heartbeat.region, r.heartbeat.node) &&
+            !r.heartbeat.storageError,
+          error: r.heartbeat.storageError ?? null,
           rttMs: round(o.prober.rtt(r.heartbeat.region, r.heartbeat.node)),
           appliedSeq: r.appliedSeq,
           stalenessMs: Number.isFinite(s) ? Math.round(s) : -1,

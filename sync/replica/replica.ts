@@ -6,7 +6,7 @@ import type { Catalog, Manifest } from '../../catalog/index.ts';
 import { lastCollectionDef } from '../catalog-stream.ts';
 import type { NatsLink } from '../connection.ts';
 import type { Subscription } from 'nats';
-import { SyncError } from '../errors.ts';
+import { SyncError, isStorageError } from '../errors.ts';
 import { hubLayout } from '../layout.ts';
 import type { StreamLayout } from '../layout.ts';
 import { ensureCollectionMirrors } from '../mirrors.ts';
@@ -46,6 +46,8 @@ export interface ReplicaOptions {
   url?: string;
   /** Told after each manifest is applied (metrics). */
   onManifestApplied?: (e: AppliedManifest) => void;
+  /** Told of each storage error (a full disk; metrics). */
+  onStorageError?: (err: unknown) => void;
   /** The position its answers reflect, when that is more than its WAL position (the primary's). */
   readSeq?: () => number;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
@@ -93,6 +95,8 @@ export class Replica {
   /** Pending retry sleeps: stop() wakes them so no drain outlives the replica. */
   private readonly sleepers = new Set<() => void>();
   private position = { seq: 0, commitTime: 0 };
+  /** Storage errors by where they happened ('wal', 'manifest'); each cleared by its next success. */
+  private readonly storage = new Map<'wal' | 'manifest', string>();
   private walTargetAtStart = Infinity;
   private stopped = false;
 
@@ -251,11 +255,12 @@ export class Replica {
       keeps: (e) => this.keeps(e.collection),
       awaitDefinition: (c, g) => this.awaitDefinition(c, g),
       onPosition: (seq, commitTime) => {
+        this.stored('wal');
         this.position = { seq, commitTime };
         this.heartbeat?.announce(this.region, this.node, this.o.readSeq?.() ?? seq);
         this.notify();
       },
-      onError: (err) => this.log('WAL follower error', { err: String(err) }),
+      onError: (err) => this.failed('wal', 'WAL follower error', err),
       ...(this.o.hooks?.beforeWalBatch ? { beforeBatch: this.o.hooks.beforeWalBatch } : {}),
     });
     await this.walFollower.start();
@@ -283,6 +288,38 @@ export class Replica {
     await Promise.allSettled(this.running.values());
     this.views.stop();
     await this.host?.close();
+  }
+
+  /**
+   * Why this node cannot store what it receives, or null while it can: set by a storage
+   * error of the WAL log or a segment fetch (a full disk), cleared by the next success.
+   */
+  get storageError(): string | null {
+    return [...this.storage.values()][0] ?? null;
+  }
+
+  /** Reports an error; a storage error marks the node unhealthy until the next success there. */
+  private failed(
+    where: 'wal' | 'manifest',
+    what: string,
+    err: unknown,
+    fields: Record<string, unknown> = {},
+  ): void {
+    if (isStorageError(err)) {
+      const message = `cannot store data (${what}): ${errorMessage(err)}`;
+      if (!this.storage.has(where))
+        this.log('storage error: this node is not ready', { err: message });
+      this.storage.set(where, message);
+      this.o.onStorageError?.(err);
+      this.heartbeat?.beat();
+    }
+    this.log(what, { ...fields, err: errorMessage(err) });
+  }
+
+  private stored(where: 'wal' | 'manifest'): void {
+    if (!this.storage.delete(where)) return;
+    this.log('storage recovered: this node stores data again', { where });
+    this.heartbeat?.beat();
   }
 
   /** Whether this region holds a collection (its placement includes the region, or is unset). */
@@ -339,6 +376,7 @@ export class Replica {
       appliedCommitTime: this.appliedCommitTime,
       collections: this.views.states(),
       ...(this.o.url ? { url: this.o.url } : {}),
+      ...(this.storageError ? { storageError: this.storageError } : {}),
       time: Date.now(),
       intervalMs: this.o.heartbeatMs ?? 1_000,
     };
@@ -519,10 +557,11 @@ export class Replica {
       keeps: (e) => this.keeps(e.collection),
       awaitDefinition: (c, g) => this.awaitDefinition(c, g),
       onPosition: (seq) => {
+        this.stored('wal');
         this.placed?.advance(collection, seq);
         this.positionChanged();
       },
-      onError: (err) => this.log('WAL follower error', { collection, err: String(err) }),
+      onError: (err) => this.failed('wal', 'WAL follower error', err, { collection }),
       ...(this.o.hooks?.beforeWalBatch ? { beforeBatch: this.o.hooks.beforeWalBatch } : {}),
     });
     await wal.start();
@@ -573,6 +612,7 @@ export class Replica {
           return;
         }
         await this.applier.apply(m);
+        this.stored('manifest');
         if (this.pending.get(key) === m) this.pending.delete(key);
         attempt = 0;
         tried();
@@ -586,10 +626,9 @@ export class Replica {
             message: errorMessage(err),
             at: new Date().toISOString(),
           };
-        this.log('manifest apply failed', {
+        this.failed('manifest', 'manifest apply failed', err, {
           collection: m.collection,
           version: m.version,
-          err: errorMessage(err),
         });
         tried();
         this.heartbeat?.beat();

@@ -143,6 +143,7 @@ describe('crash correctness', () => {
         // acknowledged since the pause: whatever position an answer reports, every named
         // write at or below it must be in the answer.
         const until = Date.now() + 1_500;
+        let lastAt = 0; // its reported position never goes back (issue 17)
         while (Date.now() < until) {
           const since = writer.acked.slice(pausedAt);
           if (since.length === 0) {
@@ -167,6 +168,8 @@ describe('crash correctness', () => {
             if (res.status !== 200) continue; // a 503 is an honest refusal
             reads++;
             const at = res.body.appliedSeq as number;
+            if (at < lastAt) details.push(`round ${round}: position went back ${lastAt} -> ${at}`);
+            lastAt = Math.max(lastAt, at);
             const gone = new Set(res.body.missing as string[]);
             const holes = named.filter((w) => w.seq <= at && gone.has(w.id));
             if (holes.length > 0) {

@@ -22,6 +22,8 @@ export interface ServiceSpec {
   node: string;
   overrides?: Partial<ServiceConfigInput>;
   hooks?: ApplyHooksOptions;
+  /** Start with `--rebuild` (the catalog set aside and rebuilt from the streams). */
+  rebuild?: boolean;
 }
 
 export interface TestCluster {
@@ -84,7 +86,10 @@ export async function startCluster(
           ...spec.overrides,
         },
       });
-      const n = await startNode(config, spec.hooks ? { hooks: spec.hooks } : {});
+      const n = await startNode(config, {
+        ...(spec.hooks ? { hooks: spec.hooks } : {}),
+        ...(spec.rebuild ? { rebuild: true } : {}),
+      });
       nodes.set(spec.node, n);
       return n;
     },

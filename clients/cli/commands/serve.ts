@@ -6,6 +6,7 @@ type Role = 'primary' | 'follower' | 'router';
 
 const OPTIONS = {
   config: { type: 'string' },
+  rebuild: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -25,6 +26,7 @@ Ctrl-C (SIGINT) or SIGTERM stops it gracefully.
 
 Options:
   --config FILE    configuration file (required)
+  --rebuild        set a damaged catalog.db aside and rebuild it from the streams
   -h, --help       show this help`,
 
     async run(argv, ctx) {
@@ -49,7 +51,7 @@ Options:
       void signal.then(() => abort.abort());
       let node;
       try {
-        node = await startNode(config, { signal: abort.signal });
+        node = await startNode(config, { signal: abort.signal, rebuild: flags.rebuild === true });
       } catch (err) {
         if (!abort.signal.aborted) throw err;
         ctx.stderr.write(`${await signal}: stopped ${role} ${config.node} during start-up\n`);
