@@ -1,12 +1,14 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../services/cluster/launcher.ts';
+import { HistoryRecorder, checkHistory, formatReport } from '../harness/consistency-checker.ts';
 import { seededRandom } from '../harness/datasets.ts';
 import { startNatsServer } from '../harness/nats-server.ts';
 import type { NatsServerHandle } from '../harness/nats-server.ts';
 import { startProcess } from '../harness/processes.ts';
 import type { ProcessSpec, ServiceProcess } from '../harness/processes.ts';
-import { TEST_KEYS, http } from '../harness/services.ts';
+import { TokenCodec } from '../../services/index.ts';
+import { TEST_KEYS, TEST_TOKEN_SECRET, http } from '../harness/services.ts';
 import { makeTempDir } from '../harness/tmp.ts';
 import type { TempDir } from '../harness/tmp.ts';
 import { waitFor } from '../harness/wait-for.ts';
@@ -123,10 +125,91 @@ async function missingOn(
   return missing;
 }
 
+/**
+ * The consistency checker's workload (test/harness/consistency-checker.ts) beside the
+ * faults: 20 ids with fixed vectors, tagged upserts and deletes on the primary, and k=1
+ * strong and session reads on the follower — whatever process holds its name now.
+ */
+function startCheckerClient(primaryUrl: () => string, followerUrl: () => string) {
+  const rec = new HistoryRecorder({ clock: Date.now });
+  const tokens = new TokenCodec(TEST_TOKEN_SECRET);
+  const rand = seededRandom(5);
+  const vectors = Array.from({ length: 20 }, (_, i) => [i * 10, 3, 1, 1]);
+  let running = true;
+  let token: string | undefined;
+  let n = 0;
+  const loop = async () => {
+    while (running) {
+      const idx = Math.floor(rand() * 20);
+      const id = `x${idx}`;
+      const start = rec.now();
+      if (rand() < 0.3) {
+        const tag = `t${n++}`;
+        const del = rand() < 0.2;
+        const res = await http(
+          `${primaryUrl()}/v1/collections/ck/points${del ? '/delete' : ''}`,
+          'POST',
+          del ? { ids: [id] } : { points: [{ id, vector: vectors[idx], metadata: { tag } }] },
+          TEST_KEYS.write,
+        ).catch(() => null);
+        const acked = res !== null && (res.status === 200 || res.status === 202);
+        if (acked) token = res.body.token;
+        rec.write({
+          client: 'c',
+          id,
+          op: del ? 'delete' : 'upsert',
+          tag,
+          start,
+          acked,
+          ...(acked ? { seq: res.body.seq } : {}),
+        });
+      } else {
+        const level = rand() < 0.5 ? 'strong' : 'session';
+        const sent = token;
+        const res = await http(
+          `${followerUrl()}/v1/collections/ck/query`,
+          'POST',
+          { vector: vectors[idx], k: 1, consistency: level, ...(sent ? { token: sent } : {}) },
+          TEST_KEYS.read,
+        ).catch(() => null);
+        const ok = res?.status === 200;
+        const hit = ok ? res!.body.results[0] : undefined;
+        if (ok) token = res!.body.token;
+        rec.read({
+          client: 'c',
+          id,
+          level,
+          start,
+          ok,
+          observedTag: hit && hit.id === id ? (hit.metadata?.tag ?? null) : null,
+          region: ok ? res!.body.region : 'none',
+          appliedSeq: ok ? res!.body.appliedSeq : 0,
+          stalenessMs: ok ? res!.body.stalenessMs : 0,
+          ...(sent && level === 'session' ? { tokenSeq: tokens.decode(sent) } : {}),
+        });
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  const done = loop();
+  return {
+    async stop() {
+      running = false;
+      await done;
+      return rec.records();
+    },
+  };
+}
+
 describe('crash correctness', () => {
   it('a follower paused, killed and restarted 10 times never serves a position it does not hold', async () => {
     const rand = seededRandom(11);
+    await http(`${primary.url}/v1/collections/ck`, 'PUT', { dim: 4, metric: 'l2', model: 'm@1' });
     const writer = startWriter(() => primary.url);
+    const checker = startCheckerClient(
+      () => primary.url,
+      () => follower.url,
+    );
     let reads = 0;
     let stale = 0;
     const details: string[] = [];
@@ -184,6 +267,10 @@ describe('crash correctness', () => {
     } finally {
       await writer.stop();
     }
+    const history = await checker.stop();
+    const report = checkHistory(history);
+    expect(report.violations, formatReport(report)).toEqual([]);
+    expect(report.guarantees.strong.checked).toBeGreaterThan(50);
     expect(details).toEqual([]);
     expect(stale).toBe(0);
     expect(reads).toBeGreaterThan(20);
