@@ -73,17 +73,22 @@ const FilterValue = z.union([
   z.strictObject({ $in: z.array(z.union([z.string(), z.number(), z.boolean(), z.null()])) }),
 ]);
 
+/** What every read may say about the generation it reads and how fresh it must be. */
+const ReadFields = {
+  model: z.string().min(1).max(128).optional(),
+  consistency: z.enum(ConsistencyLevels).default('eventual'),
+  maxStalenessMs: z.number().int().min(0).max(86_400_000).optional(),
+  token: z.string().min(1).max(512).optional(),
+  waitMs: z.number().int().min(0).max(60_000).optional(),
+};
+
 /** `POST /v1/collections/:name/query` */
 export const QueryBody = z.strictObject({
   vector: z.array(z.number()),
   k: z.number().int().min(1).max(1000).default(10),
   ef: z.number().int().min(1).max(4096).optional(),
   filter: z.record(z.string(), FilterValue).optional(),
-  model: z.string().min(1).max(128).optional(),
-  consistency: z.enum(ConsistencyLevels).default('eventual'),
-  maxStalenessMs: z.number().int().min(0).max(86_400_000).optional(),
-  token: z.string().min(1).max(512).optional(),
-  waitMs: z.number().int().min(0).max(60_000).optional(),
+  ...ReadFields,
 });
 export type QueryBody = z.infer<typeof QueryBody>;
 
@@ -94,11 +99,7 @@ export const GetPointsBody = z.strictObject({
     .min(1)
     .max(1_000),
   withVector: z.boolean().optional(),
-  model: z.string().min(1).max(128).optional(),
-  consistency: z.enum(ConsistencyLevels).default('eventual'),
-  maxStalenessMs: z.number().int().min(0).max(86_400_000).optional(),
-  token: z.string().min(1).max(512).optional(),
-  waitMs: z.number().int().min(0).max(60_000).optional(),
+  ...ReadFields,
 });
 export type GetPointsBody = z.infer<typeof GetPointsBody>;
 

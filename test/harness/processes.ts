@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { serviceProcessEnv } from '../../services/config.ts';
 import type { ServiceConfigInput } from '../../services/config.ts';
-import { TEST_KEYS, TEST_TOKEN_SECRET } from './services.ts';
+import { TEST_CREDENTIALS } from './services.ts';
 
 const start = fileURLToPath(new URL('../../services/start.mjs', import.meta.url));
 
@@ -51,14 +51,7 @@ export async function startProcess(spec: ProcessSpec): Promise<ServiceProcess> {
     dataDir: spec.dataDir,
     nats: { servers: spec.natsUrl },
     regions: spec.regions,
-    auth: {
-      keys: [
-        { key: TEST_KEYS.admin, role: 'admin' },
-        { key: TEST_KEYS.write, role: 'write' },
-        { key: TEST_KEYS.read, role: 'read' },
-      ],
-    },
-    tokenSecret: TEST_TOKEN_SECRET,
+    ...TEST_CREDENTIALS,
     heartbeatMs: 200,
     beaconMs: 100,
     leaseTtlMs: 1_500,

@@ -16,6 +16,18 @@ export const TEST_KEYS = {
 
 export const TEST_TOKEN_SECRET = 'test-token-secret-0123456789';
 
+/** The keys (one per role) and token secret every test service is configured with. */
+export const TEST_CREDENTIALS = {
+  auth: {
+    keys: [
+      { key: TEST_KEYS.admin, role: 'admin' as const },
+      { key: TEST_KEYS.write, role: 'write' as const },
+      { key: TEST_KEYS.read, role: 'read' as const },
+    ],
+  },
+  tokenSecret: TEST_TOKEN_SECRET,
+};
+
 export interface ServiceSpec {
   role: 'primary' | 'follower' | 'router';
   region: string;
@@ -68,14 +80,7 @@ export async function startCluster(
           dataDir: dir,
           nats: { servers: natsUrl },
           regions,
-          auth: {
-            keys: [
-              { key: TEST_KEYS.admin, role: 'admin' },
-              { key: TEST_KEYS.write, role: 'write' },
-              { key: TEST_KEYS.read, role: 'read' },
-            ],
-          },
-          tokenSecret: TEST_TOKEN_SECRET,
+          ...TEST_CREDENTIALS,
           heartbeatMs: 200,
           beaconMs: 100,
           // A killed primary's successor waits for its lease to lapse: keep that short.
