@@ -204,9 +204,19 @@ function withDigest(err: unknown, digest: string): unknown {
 /**
  * Empties a host's scratch directory (graphs extracted for loading), so that a load cut
  * short by a crash leaves nothing behind. `keep` false removes the directory itself.
+ *
+ * An index worker may still be writing a graph here for a load whose thread has ended
+ * (its unpack outlives the thread): the removal then meets a file created after it listed
+ * the directory (ENOTEMPTY), and is retried. On close (`keep` false) a removal that still
+ * fails is left to the next start, which empties the directory first: closing never throws.
  */
 export function resetScratchDir(dir: string | undefined, keep = true): void {
   if (!dir) return;
-  rmSync(dir, { recursive: true, force: true });
+  try {
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
+  } catch (err) {
+    if (keep) throw err;
+    return;
+  }
   if (keep) mkdirSync(dir, { recursive: true });
 }
