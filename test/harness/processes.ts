@@ -54,7 +54,7 @@ export async function startProcess(spec: ProcessSpec): Promise<ServiceProcess> {
     ...TEST_CREDENTIALS,
     heartbeatMs: 200,
     beaconMs: 100,
-    leaseTtlMs: 1_500,
+    leaseTtlMs: 1_000,
     log: { level: 'warn' },
     router: { hostReplica: true, probeIntervalMs: 200, hedgeAfterMs: 0, urlOverrides: {} },
     ...spec.overrides,
