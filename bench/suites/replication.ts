@@ -30,6 +30,7 @@ import { makeTempDir } from '../../test/harness/tmp.ts';
 import type { TempDir } from '../../test/harness/tmp.ts';
 import { latencySummary, machineInfo, percentile, printTable, round, writeResult } from '../lib.ts';
 import type { BenchFlags } from '../lib.ts';
+import { crashSection } from './replication/crash.ts';
 import { memorySection } from './replication/memory.ts';
 import { measureTransfer } from './transfer.ts';
 
@@ -721,6 +722,20 @@ export async function run(flags: BenchFlags): Promise<void> {
     ]);
     await cleanupAll();
 
+    const crash = await crashSection(flags.quick, cleanups);
+    printTable('crash: follower paused, killed, restarted under writes (stale reads: goal 0)', [
+      {
+        rounds: crash.rounds,
+        reads: crash.reads,
+        stale_reads: crash.stale_reads,
+        max_gap_entries: crash.max_gap_entries,
+        recovery_p50_ms: crash.recovery_ms.p50,
+        recovery_max_ms: crash.recovery_ms.max,
+        restart_p50_ms: crash.restart_ms.p50,
+      },
+    ]);
+    await cleanupAll();
+
     await writeResult(flags.out, {
       suite: 'replication',
       quick: flags.quick,
@@ -732,6 +747,7 @@ export async function run(flags: BenchFlags): Promise<void> {
         lag_lost: '= 0',
         bootstrap_builds: '= 0',
         memory_ratio: '<= 1.3',
+        crash_stale_reads: '= 0',
       },
       met: {
         ratio_rebuild_over_apply: ship.ratio_rebuild_over_apply >= 20,
@@ -740,10 +756,20 @@ export async function run(flags: BenchFlags): Promise<void> {
         lag_lost: lag ? lag.lost === 0 : null,
         bootstrap_builds: bootstrap.builds === 0,
         memory_ratio: memory.ratio <= 1.3,
+        crash_stale_reads: crash.stale_reads === 0,
       },
       ship,
       lag,
       bootstrap,
+      crash: {
+        rounds: crash.rounds,
+        stale_reads: crash.stale_reads,
+        max_gap_entries: crash.max_gap_entries,
+        recovery_ms: crash.recovery_ms,
+        restart_ms: crash.restart_ms,
+        reads: crash.reads,
+        acked_writes: crash.acked_writes,
+      },
       memory: {
         follower_rss_mb: memory.follower_rss_mb,
         raw_rss_mb: memory.raw_rss_mb,
