@@ -75,6 +75,25 @@ describe('the primary lease', () => {
     await expect.poll(() => a.held, { timeout: 5_000 }).toBe(false);
     expect(lost).toEqual([expect.stringMatching(/taken by node p9 in region ap-south/)]);
     expect(a.refusal).toMatch(/taken by node p9/);
+    expect(await a.confirm()).toBe(false); // lost is lost: no renewal brings it back
     await kv.purge('primary');
+  });
+
+  it('after a stall longer than its life is confirmed by a renewal, not refused', async () => {
+    const a = lease('p1');
+    await a.acquire();
+    // The event loop blocked past the lease's life (a long GC pause, a synchronous job):
+    // no renewal ran, and the lease has lapsed.
+    const until = Date.now() + TTL * 1.5;
+    while (Date.now() < until) {
+      // blocked
+    }
+    expect(a.held).toBe(false);
+    expect(a.refusal).toMatch(/does not hold the primary lease/);
+    // A write asks first: one renewal (shared by every caller asking together) confirms it.
+    expect(await Promise.all([a.confirm(), a.confirm()])).toEqual([true, true]);
+    expect(a.held).toBe(true);
+    await a.release();
+    expect(await a.confirm()).toBe(false);
   });
 });

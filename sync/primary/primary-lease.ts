@@ -43,6 +43,7 @@ export class PrimaryLease {
   private revision = 0;
   private validUntil = 0;
   private timer: NodeJS.Timeout | null = null;
+  private renewing: Promise<void> | null = null;
   private lost: string | null = null;
   private readonly me: LeaseHolder;
 
@@ -64,6 +65,21 @@ export class PrimaryLease {
   get refusal(): string | null {
     if (this.held) return null;
     return this.lost ?? 'this primary does not hold the primary lease (yet)';
+  }
+
+  /**
+   * Whether this process may take a write now. While the lease is held, at once. When it
+   * lapsed without being lost — this process stalled (a long GC pause, a blocked event
+   * loop) or NATS was out of reach past its life — it renews now (one renewal for every
+   * caller asking together) and answers from the result, so a write after a stall is not
+   * refused for the few milliseconds before the next scheduled renewal. A compare-and-set
+   * renewal or re-creation that succeeds proves no other process holds the lease.
+   */
+  async confirm(): Promise<boolean> {
+    if (this.held) return true;
+    if (this.lost !== null || !this.kv) return false;
+    await this.renewShared();
+    return this.held;
   }
 
   /**
@@ -107,14 +123,25 @@ export class PrimaryLease {
   async release(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    const rev = this.revision;
     this.lost ??= 'this primary stopped';
+    await this.renewing?.catch(() => undefined); // its revision is the one to delete
+    const rev = this.revision;
     if (this.kv && rev > 0) await this.kv.delete(KEY, { previousSeq: rev }).catch(() => undefined);
   }
 
   private schedule(): void {
-    this.timer = setTimeout(() => void this.renew(), this.o.ttlMs / 4);
+    this.timer = setTimeout(() => {
+      void this.renewShared().then(() => {
+        if (!this.lost && this.timer !== null) this.schedule();
+      });
+    }, this.o.ttlMs / 4);
     this.timer.unref();
+  }
+
+  /** One renewal at a time: the scheduled one and those asked by {@link confirm} share it. */
+  private renewShared(): Promise<void> {
+    this.renewing ??= this.renew().finally(() => (this.renewing = null));
+    return this.renewing;
   }
 
   private async renew(): Promise<void> {
@@ -144,7 +171,6 @@ export class PrimaryLease {
       // NATS unreachable: keep trying; past the lease's life writes are refused (`held`
       // turns false by itself) until a renewal gets through.
     }
-    if (!this.lost) this.schedule();
   }
 
   private lose(why: string): void {

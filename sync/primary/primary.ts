@@ -246,9 +246,11 @@ export class Primary {
     target: ServedGeneration,
     opts: WriteOptions,
   ): Promise<WriteResult> {
+    // A lease that lapsed while this process stalled is renewed before the write is refused.
     const refusal = this.lease.refusal;
-    if (refusal !== null) {
-      throw new SyncError('not_primary', `not taking writes: ${refusal}`, { transient: true });
+    if (refusal !== null && !(await this.lease.confirm())) {
+      const now = this.lease.refusal ?? refusal;
+      throw new SyncError('not_primary', `not taking writes: ${now}`, { transient: true });
     }
     const mode = opts.ack ?? target.settings.defaultAck;
     const msgId = opts.msgId ?? randomUUID();

@@ -14,10 +14,22 @@ let ap: NodeHandle<Replica>;
 const nodes: Array<NodeHandle<unknown & { stop(): Promise<void> }>> = [];
 const regions = ['us-east', 'eu-west', 'ap-south'];
 const vec = (i: number) => [i, 1, 0, 0];
+/** While set, p1's replica holds every manifest apply at its first stage (see the fencing test). */
+let holdApplies: Promise<void> | null = null;
 
 beforeAll(async () => {
   nats = await startNatsServer();
-  primary = await startPrimary({ natsUrl: nats.url, region: 'us-east', node: 'p1', regions });
+  primary = await startPrimary({
+    natsUrl: nats.url,
+    region: 'us-east',
+    node: 'p1',
+    regions,
+    hooks: {
+      onStage: async (stage) => {
+        if (stage === 'fetch' && holdApplies) await holdApplies;
+      },
+    },
+  });
   eu = await startFollower({ natsUrl: nats.url, region: 'eu-west', node: 'f1' });
   ap = await startFollower({ natsUrl: nats.url, region: 'ap-south', node: 'f2' });
   nodes.push(primary, eu, ap);
@@ -113,6 +125,10 @@ describe('manifest fencing', () => {
     expect(isSyncError(refused, 'not_primary')).toBe(true);
     expect(String(refused)).toMatch(/taken by node other/);
     await kv.purge('primary');
+    // A deposed primary that stalled also missed the new primary's manifests: A's replica
+    // holds them (otherwise A may apply B's v2 first, and then have nothing to seal).
+    let release: () => void = () => undefined;
+    holdApplies = new Promise<void>((r) => (release = r));
     const b = await startPrimary({ natsUrl: nats.url, region: 'us-east', node: 'p2', regions });
     nodes.push(b);
     await b.node.upsert('acks', [{ id: 'f2', vector: vec(6) }]);
@@ -121,7 +137,9 @@ describe('manifest fencing', () => {
 
     // A still believes v1 is the last manifest: its v2 must be refused, not stored.
     const err = await a.seal('acks').catch((e: unknown) => e);
-    expect(isSyncError(err, 'fenced')).toBe(true);
+    holdApplies = null;
+    release();
+    expect(isSyncError(err, 'fenced'), String(err)).toBe(true);
     expect(String(err)).toMatch(/another primary/);
     const last = await lastManifest(primary.link.jsm, 'acks', 'm@1');
     expect(last?.manifest.version).toBe(2);
@@ -141,6 +159,6 @@ describe('manifest fencing', () => {
       { ...next, coversSeq: next.coversSeq + 1 },
       last.seq,
     ).catch((e: unknown) => e);
-    expect(isSyncError(err, 'fenced')).toBe(true);
+    expect(isSyncError(err, 'fenced'), String(err)).toBe(true);
   });
 });
