@@ -28,6 +28,4 @@ EXPOSE 8080
 # /readyz answers 503 until the node has joined the cluster.
 HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=5 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.MERIDIAN_HTTP_PORT || 8080) + '/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-# services/config.ts serviceProcessEnv: keeps a segment fetch's socket buffers off the main heap.
-ENV MALLOC_MMAP_THRESHOLD_=65536
 ENTRYPOINT ["node", "services/start.mjs"]

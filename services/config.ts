@@ -175,12 +175,3 @@ export function loadConfig(opts: {
   }
   return Object.freeze(r.data);
 }
-
-/**
- * Environment a Meridian service process should start with (the Dockerfile, the cluster
- * launcher and the demo set it; README "Running the services"). glibc's malloc otherwise
- * raises its mmap threshold as large buffers come and go, and the 64 KiB socket reads of a
- * segment fetch then fill the main heap, which fragmentation keeps from shrinking: 72 MB
- * left resident after a 126 MB fetch, 6 MB with this setting (decision 0013).
- */
-export const serviceProcessEnv = { MALLOC_MMAP_THRESHOLD_: '65536' } as const;

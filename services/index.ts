@@ -6,7 +6,7 @@
  */
 export { startNode, closeIndexWorkers } from './node.ts';
 export type { RunningNode } from './node.ts';
-export { loadConfig, ServiceConfigSchema, serviceProcessEnv } from './config.ts';
+export { loadConfig, ServiceConfigSchema } from './config.ts';
 export type { ServiceConfig, ServiceConfigInput } from './config.ts';
 export * from './api.ts';
 export { TokenCodec } from './tokens.ts';

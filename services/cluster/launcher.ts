@@ -7,7 +7,6 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { serviceProcessEnv } from '../config.ts';
 import type { ServiceConfigInput } from '../config.ts';
 import { LinkProxy } from '../wan/link-proxy.ts';
 import { NATS_INSTALL_HINT, findNatsServer, startNatsProcess } from './nats-process.ts';
@@ -292,7 +291,7 @@ async function spawnService(name: string, configFile: string, logPath: string): 
   const log = createWriteStream(logPath);
   const proc = spawn(process.execPath, [runScript, '--config', configFile], {
     cwd: repoRoot,
-    env: { ...process.env, ...serviceProcessEnv },
+    env: process.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   proc.stderr!.pipe(log);

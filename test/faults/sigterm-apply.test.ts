@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serviceProcessEnv } from '../../services/index.ts';
 import type { Primary } from '../../sync/index.ts';
 import { startPrimary, stopAll } from '../harness/cluster.ts';
 import type { NodeHandle } from '../harness/cluster.ts';
@@ -88,7 +87,7 @@ async function follower(): Promise<Started> {
     }),
   );
   const proc = spawn(process.execPath, [run, '--config', config], {
-    env: { ...process.env, ...serviceProcessEnv },
+    env: process.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const events: Array<Record<string, unknown>> = [];

@@ -8,7 +8,6 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { serviceProcessEnv } from '../../services/config.ts';
 import type { ServiceConfigInput } from '../../services/config.ts';
 import { TEST_CREDENTIALS } from './services.ts';
 
@@ -62,7 +61,7 @@ export async function startProcess(spec: ProcessSpec): Promise<ServiceProcess> {
   const file = join(spec.dataDir, '..', `${spec.region}-${spec.node}.json`);
   await writeFile(file, JSON.stringify(config));
   const proc = spawn(process.execPath, [start, '--config', file], {
-    env: { ...process.env, ...serviceProcessEnv },
+    env: process.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -15,7 +15,6 @@ import { launchCluster } from '../../services/cluster/launcher.ts';
 import type { LaunchedCluster, RegionEndpoints } from '../../services/cluster/launcher.ts';
 import { parseTopology } from '../../services/cluster/topology.ts';
 import type { TopologyInput } from '../../services/cluster/topology.ts';
-import { serviceProcessEnv } from '../../services/config.ts';
 import type { ServiceConfigInput } from '../../services/config.ts';
 import { TEST_KEYS, TEST_TOKEN_SECRET, http } from './services.ts';
 import { makeTempDir } from './tmp.ts';
@@ -167,7 +166,7 @@ async function spawnFollower(
   const log = createWriteStream(logPath);
   const proc = spawn(process.execPath, [runScript, '--config', file], {
     cwd: repoRoot,
-    env: { ...process.env, ...serviceProcessEnv },
+    env: process.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   proc.stderr!.pipe(log);

@@ -13,7 +13,6 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { extractSegmentGraph } from '../../../index/index.ts';
-import { serviceProcessEnv } from '../../../services/index.ts';
 import type { Primary } from '../../../sync/index.ts';
 import type { NodeHandle } from '../../../test/harness/cluster.ts';
 import { generateClustered } from '../../../test/harness/datasets.ts';
@@ -96,9 +95,8 @@ async function startFollowerProcess(
       log: { level: 'warn' },
     }),
   );
-  // Started as the launcher and the Dockerfile start a service (serviceProcessEnv).
   const proc = spawn(process.execPath, [runScript, '--config', config], {
-    env: { ...process.env, ...serviceProcessEnv },
+    env: process.env,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const url = await new Promise<string>((resolve, reject) => {
