@@ -74,6 +74,24 @@ afterAll(async () => {
   await dir?.cleanup();
 });
 
+describe('one primary at a time', () => {
+  it('refuses a second primary process, by another node name or a copy of the config, and keeps the first taking writes', async () => {
+    for (const node of ['p2', 'p1']) {
+      const second = startProcess({
+        ...primarySpec,
+        node,
+        dataDir: join(dir.path, `second-${node}`),
+        overrides: { http: { host: '127.0.0.1', port: 0 } },
+      });
+      await expect(second).rejects.toThrow(/another primary is running: node p1 in region us-east/);
+    }
+    const res = await http(`${primary.url}/v1/collections/rk/points`, 'POST', {
+      points: [{ id: 'one-primary', vector: [1, 2, 3, 4] }],
+    });
+    expect(res.status).toBe(200);
+  }, 60_000);
+});
+
 describe('crash correctness', () => {
   it('a follower paused, killed and restarted 10 times never serves a position it does not hold', async () => {
     await http(`${primary.url}/v1/collections/ck`, 'PUT', { dim: 4, metric: 'l2', model: 'm@1' });

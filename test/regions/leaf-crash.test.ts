@@ -43,7 +43,7 @@ describe('a leaf follower', () => {
     }
     let f = await cluster.startFollower('eu-west', 'lk1');
     // The launched cluster knows one key, the admin's.
-    const writer = startWriter(primaryUrl, 'lk', TEST_KEYS.admin);
+    const writer = startWriter(primaryUrl, 'lk', TEST_KEYS.admin, 2);
     const other = startWriter(primaryUrl, 'hub-only', TEST_KEYS.admin, 1);
     let result;
     try {
