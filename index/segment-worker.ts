@@ -6,7 +6,7 @@
 import { parentPort } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { serializeError } from './worker-pool.ts';
-import type { CLOSE_WORKER } from './worker-pool.ts';
+import type { CLOSE_WORKER, SerializedError } from './worker-pool.ts';
 import { buildSegmentFile } from './segment-writer.ts';
 import { unpackSegmentFile } from './segment-reader.ts';
 import type { BuildRequest, UnpackRequest } from './segment-jobs.ts';
@@ -15,6 +15,8 @@ let busy = false;
 let closing = false;
 
 type Job = (BuildRequest | UnpackRequest) & { reply?: MessagePort };
+/** Memory left in this isolate after a job above which the worker should not stay warm. */
+const HEAVY_BYTES = 64 * 1024 * 1024;
 
 parentPort!.on('message', async (msg: Job | typeof CLOSE_WORKER) => {
   if (msg.op === 'close') {
@@ -27,22 +29,31 @@ parentPort!.on('message', async (msg: Job | typeof CLOSE_WORKER) => {
   // The answer goes to the job's own port when it has one (a view thread's unpack), else
   // back to the pool; the pool always hears that the job is done.
   const { reply, ...job } = msg;
-  const out = reply ?? parentPort!;
+  // A job that leaves much garbage in this isolate (which an idle isolate never collects)
+  // tells the pool, which then lets this worker end soon instead of keeping it warm.
+  const heavy = () => {
+    const m = process.memoryUsage();
+    return m.heapUsed + m.arrayBuffers > HEAVY_BYTES;
+  };
+  let done: { ok: true; value: unknown } | { ok: false; error: SerializedError };
+  let transfer: ArrayBuffer[] = [];
   try {
     if (job.op === 'build') {
-      const value = await buildSegmentFile(job);
-      out.postMessage({ ok: true, value });
+      done = { ok: true, value: await buildSegmentFile(job) };
     } else {
       const value = await unpackSegmentFile(job);
-      const transfer = value.vectors ? [value.vectors.buffer as ArrayBuffer] : [];
-      out.postMessage({ ok: true, value }, transfer);
+      transfer = value.vectors ? [value.vectors.buffer as ArrayBuffer] : [];
+      done = { ok: true, value };
     }
   } catch (err) {
-    out.postMessage({ ok: false, error: serializeError(err) });
+    done = { ok: false, error: serializeError(err) };
   }
   if (reply) {
+    reply.postMessage(done, transfer);
     reply.close();
-    parentPort!.postMessage({ ok: true, value: null });
+    parentPort!.postMessage({ ok: true, value: null, heavy: heavy() });
+  } else {
+    parentPort!.postMessage({ ...done, heavy: heavy() }, transfer);
   }
   busy = false;
   if (closing) process.exit(0);

@@ -45,13 +45,16 @@ export class WorkerPool {
   private closed = false;
 
   /**
-   * @param idleMs a worker idle this long ends (its isolate's memory is returned); the
-   *   next job starts a new one.
+   * @param idleMs a worker idle this long ends; the next job starts a new one.
+   * @param heavyIdleMs the same after a job that left much garbage in the worker's isolate
+   *   (the worker says so: an idle isolate never collects it, so it ends soon and its
+   *   memory is returned).
    */
   constructor(
     entry: WorkerEntry,
     size: number,
     private readonly idleMs = 30_000,
+    private readonly heavyIdleMs = idleMs,
   ) {
     this.entry = entry;
     this.size = Math.max(1, size);
@@ -128,20 +131,26 @@ export class WorkerPool {
       idle: null,
       exited: new Promise<void>((r) => (exited = r)),
     };
-    worker.on('message', (msg: { ok: boolean; value?: unknown; error?: SerializedError }) => {
-      const task = slot.busy;
-      slot.busy = null;
-      worker.unref();
-      if (task) {
-        if (msg.ok) task.resolve(msg.value);
-        else task.reject(deserializeError(msg.error));
-      }
-      this.pump();
-      if (slot.busy === null && !this.ending.has(slot)) {
-        slot.idle = setTimeout(() => this.retire(slot), this.idleMs);
-        slot.idle.unref();
-      }
-    });
+    worker.on(
+      'message',
+      (msg: { ok: boolean; value?: unknown; error?: SerializedError; heavy?: boolean }) => {
+        const task = slot.busy;
+        slot.busy = null;
+        worker.unref();
+        if (task) {
+          if (msg.ok) task.resolve(msg.value);
+          else task.reject(deserializeError(msg.error));
+        }
+        this.pump();
+        if (slot.busy === null && !this.ending.has(slot)) {
+          slot.idle = setTimeout(
+            () => this.retire(slot),
+            msg.heavy ? this.heavyIdleMs : this.idleMs,
+          );
+          slot.idle.unref();
+        }
+      },
+    );
     const fail = (err: unknown) => {
       const task = slot.busy;
       slot.busy = null;
