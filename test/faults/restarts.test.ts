@@ -5,6 +5,7 @@ import { checkHistory, formatReport } from '../harness/consistency-checker.ts';
 import {
   crashRounds,
   missingOn,
+  processTarget,
   startCheckerClient,
   startWriter,
 } from '../harness/crash-workload.ts';
@@ -96,11 +97,8 @@ describe('crash correctness', () => {
   it('a follower paused, killed and restarted 10 times never serves a position it does not hold', async () => {
     await http(`${primary.url}/v1/collections/ck`, 'PUT', { dim: 4, metric: 'l2', model: 'm@1' });
     const writer = startWriter(() => primary.url, 'rk');
-    const checker = startCheckerClient(
-      () => primary.url,
-      () => follower.url,
-      'ck',
-    );
+    const target = processTarget(follower);
+    const checker = startCheckerClient(() => primary.url, target.url, 'ck');
     let result;
     try {
       result = await crashRounds({
@@ -110,16 +108,10 @@ describe('crash correctness', () => {
         collection: 'rk',
         writer,
         readMs: 1_000,
-        target: {
-          url: () => follower.url,
-          pause: () => follower.pause(),
-          kill: () => follower.kill(),
-          restart: async () => {
-            follower = await startProcess(followerSpec);
-          },
-        },
+        target,
       });
     } finally {
+      follower = target.current();
       await writer.stop();
     }
     const report = checkHistory(await checker.stop());

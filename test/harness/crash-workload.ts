@@ -8,6 +8,8 @@ import { TokenCodec } from '../../services/index.ts';
 import { HistoryRecorder } from './consistency-checker.ts';
 import type { HistoryRecord } from './consistency-checker.ts';
 import { seededRandom } from './datasets.ts';
+import { startProcess } from './processes.ts';
+import type { ServiceProcess } from './processes.ts';
 import { TEST_KEYS, TEST_TOKEN_SECRET, http } from './services.ts';
 
 export interface Acked {
@@ -154,6 +156,20 @@ export interface CrashTarget {
   pause(): void;
   kill(): Promise<void>;
   restart(): Promise<void>;
+}
+
+/** A service process as a crash target: each restart reuses its spec (name, data dir, port). */
+export function processTarget(first: ServiceProcess): CrashTarget & { current(): ServiceProcess } {
+  let p = first;
+  return {
+    current: () => p,
+    url: () => p.url,
+    pause: () => p.pause(),
+    kill: () => p.kill(),
+    restart: async () => {
+      p = await startProcess(p.spec);
+    },
+  };
 }
 
 export interface CrashRoundsResult {

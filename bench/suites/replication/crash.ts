@@ -9,7 +9,7 @@
  */
 import { join } from 'node:path';
 import { freePort } from '../../../services/cluster/launcher.ts';
-import { crashRounds, startWriter } from '../../../test/harness/crash-workload.ts';
+import { crashRounds, processTarget, startWriter } from '../../../test/harness/crash-workload.ts';
 import { startNatsServer } from '../../../test/harness/nats-server.ts';
 import { startProcess } from '../../../test/harness/processes.ts';
 import type { ProcessSpec } from '../../../test/harness/processes.ts';
@@ -60,8 +60,8 @@ export async function crashSection(quick: boolean, cleanups: Cleanup[]): Promise
   };
   const primary = await startProcess(primarySpec);
   cleanups.push(() => primary.stop());
-  let follower = await startProcess(followerSpec);
-  cleanups.push(() => follower.stop());
+  const target = processTarget(await startProcess(followerSpec));
+  cleanups.push(() => target.current().stop());
   await http(`${primary.url}/v1/collections/crash`, 'PUT', { dim: 4, metric: 'l2', model: 'm@1' });
 
   log(`crash: ${rounds} rounds of pause + kill + restart of the follower under ~300 writes/s`);
@@ -75,14 +75,7 @@ export async function crashSection(quick: boolean, cleanups: Cleanup[]): Promise
       collection: 'crash',
       writer,
       measureRecovery: true,
-      target: {
-        url: () => follower.url,
-        pause: () => follower.pause(),
-        kill: () => follower.kill(),
-        restart: async () => {
-          follower = await startProcess(followerSpec);
-        },
-      },
+      target,
     });
   } finally {
     await writer.stop();
