@@ -157,6 +157,7 @@ export class Primary {
     this.stopped = true;
     if (this.sealTimer) clearInterval(this.sealTimer);
     await this.ticking;
+    await this.sealer.stop();
     await this.lease.release();
     this.beacon.stop();
     this.commitSub?.unsubscribe();

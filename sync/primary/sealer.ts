@@ -8,22 +8,45 @@ import type { Replica } from '../replica/replica.ts';
 import type { ServedGeneration } from '../replica/views.ts';
 import { join } from 'node:path';
 import { SyncError } from '../errors.ts';
+import { planAll, planMerge } from './merge-policy.ts';
+import type { MergePlan } from './merge-policy.ts';
 
-/** When the primary seals a memtable into a segment, and when it compacts. */
+/** When the primary seals a memtable into a segment, and when it merges segments. */
 export interface SealPolicy {
   /** Seal once the memtable holds this many entries. */
   maxPoints: number;
   /** Seal once the oldest unsealed entry is this old (ms). */
   maxAgeMs: number;
-  /** Compact once a manifest lists more than this many segments. */
+  /**
+   * Merge the smallest segments once a manifest lists more than this many (tiered merges
+   * usually keep it far below: about mergeFactor − 1 segments per size tier).
+   */
   compactAbove: number;
+  /** Segments of one size tier (⌊log_F points⌋) merged together once there are F of them. */
+  mergeFactor: number;
+  /** Merge everything and purge tombstones once they reach this share of sealed points. */
+  tombstoneRatio: number;
 }
 
 export const defaultSealPolicy: SealPolicy = {
   maxPoints: 20_000,
   maxAgeMs: 5_000,
-  compactAbove: 8,
+  compactAbove: 16,
+  mergeFactor: 4,
+  tombstoneRatio: 0.2,
 };
+
+/** What one seal or merge did, for metrics and the stream bench. */
+export interface SealerStats {
+  seals: number;
+  merges: number;
+  /** Points written into segments by seals. */
+  sealedPoints: number;
+  /** Points rewritten into segments by merges. */
+  mergedPoints: number;
+  /** Bytes of the segments built (seals and merges): what every replica fetches. */
+  segmentBytes: number;
+}
 
 interface Published {
   manifest: Manifest | null;
@@ -40,7 +63,20 @@ interface Published {
 export class Sealer {
   private readonly published = new Map<string, Published>();
   private readonly busy = new Map<string, Promise<Manifest | null>>();
-  private readonly firstSeen = new Map<string, number>();
+  /** Per collection generation: when its oldest unsealed write arrived (at most). */
+  private readonly oldestUnsealed = new Map<string, number>();
+  /** Per collection generation: the merge under way (one at a time). */
+  private readonly merging = new Map<string, Promise<Manifest | null>>();
+  private stopped = false;
+  /** Test seam: awaited after a merge is built and uploaded, before it takes the seal lock. */
+  onMergeBuilt: (() => Promise<void>) | null = null;
+  readonly stats: SealerStats = {
+    seals: 0,
+    merges: 0,
+    sealedPoints: 0,
+    mergedPoints: 0,
+    segmentBytes: 0,
+  };
   /** Per collection generation: seqs of the writes this process acknowledged, not yet sealed. */
   private readonly acked = new Map<string, number[]>();
 
@@ -90,9 +126,12 @@ export class Sealer {
     throw new SyncError('seal_refused', message, { details: { missing: missing.slice(0, 100) } });
   }
 
-  /** Seals every collection generation whose memtable crossed a threshold. Never throws. */
+  /**
+   * Seals every collection generation whose memtable crossed a threshold (size, or the age
+   * of its oldest unsealed write), and starts any merge a manifest needs. Never throws.
+   */
   async tick(now = Date.now()): Promise<void> {
-    if (this.o.writable && !this.o.writable()) return;
+    if (this.stopped || (this.o.writable && !this.o.writable())) return;
     for (const s of this.o.replica.views.all()) {
       const key = keyOf(s);
       const size = await s.view
@@ -100,15 +139,29 @@ export class Sealer {
         .then((x) => x.memtableEntries)
         .catch(() => 0);
       if (size === 0) {
-        this.firstSeen.delete(key);
-        continue;
+        this.oldestUnsealed.delete(key);
+      } else {
+        const since = this.oldestUnsealed.get(key) ?? now;
+        this.oldestUnsealed.set(key, since);
+        if (size >= this.o.policy.maxPoints || now - since >= this.o.policy.maxAgeMs) {
+          await this.seal(s.settings.name, s.generation.model).catch(() => undefined);
+        }
       }
-      const since = this.firstSeen.get(key) ?? now;
-      this.firstSeen.set(key, since);
-      if (size >= this.o.policy.maxPoints || now - since >= this.o.policy.maxAgeMs) {
-        await this.seal(s.settings.name, s.generation.model).catch(() => undefined);
-      }
+      this.mergeInBackground(s.settings.name, s.generation.model);
     }
+  }
+
+  /**
+   * Stops starting seals and merges. A merge whose build is under way is not waited for
+   * past `graceMs`: it publishes nothing once stopped.
+   */
+  async stop(graceMs = 1_000): Promise<void> {
+    this.stopped = true;
+    const running = [...this.merging.values()].map((m) => m.catch(() => null));
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((r) => (timer = setTimeout(r, graceMs)));
+    await Promise.race([Promise.all(running), grace]);
+    clearTimeout(timer);
   }
 
   /**
@@ -119,9 +172,12 @@ export class Sealer {
     return this.exclusive(collection, generation, () => this.sealNow(collection, generation));
   }
 
-  /** Merges every segment and tombstone of the current manifest into one segment. */
+  /**
+   * Merges every segment of the current manifest into one and purges its tombstones (the
+   * admin's full compaction). Runs after any merge under way; seals go on meanwhile.
+   */
   compact(collection: string, generation: string): Promise<Manifest | null> {
-    return this.exclusive(collection, generation, () => this.compactNow(collection, generation));
+    return this.merge(collection, generation, (m) => planAll(m));
   }
 
   private async exclusive(
@@ -167,6 +223,8 @@ export class Sealer {
       )
       .catch(() => undefined);
     const upTo = this.o.replica.appliedSeq;
+    // Every write the snapshot leaves in the memtable arrived after this moment.
+    const snapshotAt = Date.now();
     const snap = await s.view.snapshot(upTo);
     if (snap.upserts.length === 0 && snap.deletes.length === 0) return null;
     const prev = await this.prev(collection, generation);
@@ -187,31 +245,124 @@ export class Sealer {
       key,
       (this.acked.get(key) ?? []).filter((s) => s > next.coversSeq),
     );
-    if (next.segments.length > this.o.policy.compactAbove)
-      return this.compactNow(collection, generation);
+    this.oldestUnsealed.set(key, snapshotAt);
+    this.stats.seals++;
+    this.stats.sealedPoints += snap.upserts.length;
+    this.mergeInBackground(collection, generation);
     return next;
   }
 
-  private async compactNow(collection: string, generation: string): Promise<Manifest | null> {
+  /** Starts the merge the manifest needs, if one is due and none is under way. */
+  private mergeInBackground(collection: string, generation: string): void {
+    const key = `${collection}\u0000${generation}`;
+    if (this.stopped || this.merging.has(key)) return;
+    this.merge(collection, generation, (m) => planMerge(m, this.policyForMerge())).catch(
+      (err: unknown) => this.o.log?.('merge failed', { collection, generation, err: String(err) }),
+    );
+  }
+
+  private policyForMerge(): { mergeFactor: number; maxSegments: number; tombstoneRatio: number } {
+    const p = this.o.policy;
+    return {
+      mergeFactor: Math.max(2, p.mergeFactor),
+      maxSegments: p.compactAbove,
+      tombstoneRatio: p.tombstoneRatio,
+    };
+  }
+
+  /**
+   * One merge at a time per collection generation; it builds and uploads outside the seal
+   * lock, so seals go on while it runs, and takes the lock only to publish: the manifest
+   * then current with the merged segments replaced by the new one. Merges repeat while the
+   * plan finds more to do (a merge can fill the next tier).
+   */
+  private merge(
+    collection: string,
+    generation: string,
+    plan: (m: Manifest) => MergePlan | null,
+  ): Promise<Manifest | null> {
+    const key = `${collection}\u0000${generation}`;
+    const before = this.merging.get(key)?.catch(() => null) ?? Promise.resolve(null);
+    const run: Promise<Manifest | null> = before
+      .then(() => this.mergeNow(collection, generation, plan))
+      .finally(() => {
+        if (this.merging.get(key) === run) this.merging.delete(key);
+      });
+    this.merging.set(key, run);
+    return run;
+  }
+
+  private async mergeNow(
+    collection: string,
+    generation: string,
+    planOf: (m: Manifest) => MergePlan | null,
+  ): Promise<Manifest | null> {
+    let last: Manifest | null = null;
+    for (;;) {
+      if (this.stopped || (this.o.writable && !this.o.writable())) return last;
+      const s = this.served(collection, generation);
+      const cur = (await this.prev(collection, generation)).manifest;
+      const plan = cur ? planOf(cur) : null;
+      if (!cur || !plan) return last;
+      const dropped = new Map(cur.tombstones.map((t) => [t.id, t.seq]));
+      // Newest seq wins per id; a copy older than its id's tombstone is gone.
+      const best = new Map<string, SeqPoint>();
+      for (const ref of plan.segments) {
+        const path = join(this.o.dataDir, 'segments', ref.digest);
+        for (const p of (await readSegmentPoints(path, ref.digest)).points) {
+          const w = best.get(p.id);
+          if ((w && w.seq >= p.seq) || (dropped.get(p.id) ?? -1) > p.seq) continue;
+          best.set(p.id, p);
+        }
+      }
+      const live = [...best.values()];
+      const merged = live.length > 0 ? await this.buildAndUpload(s, live) : null;
+      await this.onMergeBuilt?.();
+      if (this.stopped) return last;
+      const next = await this.exclusive(collection, generation, () =>
+        this.publishMerge(collection, generation, plan, merged),
+      );
+      if (!next) return last;
+      last = next;
+      this.stats.merges++;
+      this.stats.mergedPoints += live.length;
+      this.o.log?.('segments merged', {
+        collection,
+        generation,
+        reason: plan.reason,
+        segments: plan.segments.length,
+        points: live.length,
+        purged: plan.purge.length,
+        version: next.version,
+      });
+    }
+  }
+
+  /** Under the seal lock: the current manifest with the plan's segments replaced. */
+  private async publishMerge(
+    collection: string,
+    generation: string,
+    plan: MergePlan,
+    merged: ManifestSegment | null,
+  ): Promise<Manifest | null> {
+    if (this.stopped) return null;
     const s = this.served(collection, generation);
     const prev = await this.prev(collection, generation);
     const cur = prev.manifest;
-    if (!cur || (cur.segments.length <= 1 && cur.tombstones.length === 0)) return null;
-    // Newest seq wins per id; a tombstone winner means the id is gone.
-    const best = new Map<string, { seq: number; point: SeqPoint | null }>();
-    const offer = (id: string, seq: number, point: SeqPoint | null) => {
-      const w = best.get(id);
-      if (!w || seq > w.seq) best.set(id, { seq, point });
-    };
-    for (const ref of cur.segments) {
-      const path = join(this.o.dataDir, 'segments', ref.digest);
-      for (const p of (await readSegmentPoints(path, ref.digest)).points) offer(p.id, p.seq, p);
+    const gone = new Set(plan.segments.map((x) => x.digest));
+    const present = new Set(cur?.segments.map((x) => x.digest) ?? []);
+    if (!cur || [...gone].some((d) => !present.has(d))) return null; // merged by someone else
+    const segments: ManifestSegment[] = [];
+    for (const seg of cur.segments) {
+      if (!gone.has(seg.digest)) segments.push(seg);
+      else if (merged && !segments.includes(merged)) segments.push(merged);
     }
-    for (const t of cur.tombstones) offer(t.id, t.seq, null);
-    const live = [...best.values()].flatMap((w) => (w.point ? [w.point] : []));
-    const segments = live.length > 0 ? [await this.buildAndUpload(s, live)] : [];
-    const next = this.nextManifest(s, prev, segments, [], cur.coversSeq);
-    return this.publishAndApply(next, prev);
+    const purged = new Set(plan.purge.map((t) => `${t.id}\u0000${t.seq}`));
+    const tombstones = cur.tombstones.filter((t) => !purged.has(`${t.id}\u0000${t.seq}`));
+    return this.publishAndApply(
+      this.nextManifest(s, prev, segments, tombstones, cur.coversSeq),
+      prev,
+    );
   }
 
   private async buildAndUpload(s: ServedGeneration, points: SeqPoint[]): Promise<ManifestSegment> {
@@ -223,6 +374,7 @@ export class Sealer {
       hnsw: s.settings.hnsw,
       dir: join(this.o.dataDir, 'segments'),
     });
+    this.stats.segmentBytes += built.bytes;
     await uploadSegment(this.o.link.js, this.o.link.jsm, {
       collection: s.settings.name,
       digest: built.digest,

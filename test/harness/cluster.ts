@@ -50,7 +50,12 @@ async function open(o: Common) {
 }
 
 export async function startPrimary(
-  o: Common & { regions: string[]; seal?: Partial<SealPolicy>; ackTimeoutMs?: number },
+  o: Common & {
+    regions: string[];
+    seal?: Partial<SealPolicy>;
+    sealCheckMs?: number;
+    ackTimeoutMs?: number;
+  },
 ): Promise<NodeHandle<Primary>> {
   const { dataDir, catalog, link, cleanup } = await open(o);
   const primary = new Primary({
@@ -65,6 +70,7 @@ export async function startPrimary(
     leaseTtlMs: 3_000,
     // Tests seal explicitly unless they set a policy.
     seal: { maxPoints: 1e9, maxAgeMs: 1e9, ...o.seal },
+    ...(o.sealCheckMs !== undefined ? { sealCheckMs: o.sealCheckMs } : {}),
     ...(o.ackTimeoutMs !== undefined ? { ackTimeoutMs: o.ackTimeoutMs } : {}),
     ...(o.hooks ? { hooks: o.hooks } : {}),
     ...(o.searchThreads ? { searchThreads: o.searchThreads } : {}),

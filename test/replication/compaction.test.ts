@@ -19,45 +19,121 @@ beforeAll(async () => {
     region: 'us-east',
     node: 'p1',
     regions: ['us-east', 'eu-west'],
-    seal: { compactAbove: 2 },
+    seal: { mergeFactor: 4, compactAbove: 16 },
   });
   follower = await startFollower({ natsUrl: nats.url, region: 'eu-west', node: 'f1' });
 });
 
 afterAll(() => stopAll([primary, follower], [nats]));
 
+/** Every replica answers exactly the live points, each id found by its own vector. */
+async function expectServes(collection: string, live: Map<string, number>): Promise<void> {
+  const m = primary.catalog.appliedManifest(collection, 'm@1')!;
+  await waitFor(() => follower.node.served(collection)?.version === m.version, {
+    timeoutMs: 20_000,
+  });
+  for (const r of [primary.node.replica, follower.node]) {
+    const view = r.served(collection)!.view;
+    expect((await view.stats()).points).toBe(live.size);
+    for (const [id, v] of [...live].slice(0, 40)) {
+      expect((await view.search(vec(v), { k: 1 }))[0]!.id).toBe(id);
+    }
+    const all = new Set((await view.search(vec(0), { k: 1_000 })).map((h) => h.id));
+    expect(all).toEqual(new Set(live.keys()));
+  }
+}
+
+/** Upserts `n` points from `base`, deletes two of them, seals. */
+async function sealRound(
+  collection: string,
+  live: Map<string, number>,
+  base: number,
+  n: number,
+): Promise<void> {
+  const p = primary.node;
+  const pts = Array.from({ length: n }, (_, i) => ({ id: `k${base + i}`, vector: vec(base + i) }));
+  await p.upsert(collection, pts);
+  pts.forEach((pt, i) => live.set(pt.id, base + i));
+  const gone = [`k${base + 1}`, `k${base + 2}`];
+  await p.delete(collection, gone);
+  gone.forEach((id) => live.delete(id));
+  await p.seal(collection);
+}
+
 describe('compaction', () => {
-  it('merges segments and tombstones into one segment that serves the same answers', async () => {
+  it('a full compaction merges segments and tombstones into one that serves the same', async () => {
     const p = primary.node;
     await p.createCollection({ name: 'cmp', dim: DIM, metric: 'l2', model: 'm@1' });
     const live = new Map<string, number>();
-    for (let round = 0; round < 3; round++) {
-      const pts = Array.from({ length: 100 }, (_, i) => ({
-        id: `k${round * 60 + i}`,
-        vector: vec(round * 1000 + i),
-      }));
-      await p.upsert('cmp', pts);
-      pts.forEach((pt, i) => live.set(pt.id, round * 1000 + i));
-      const gone = [`k${round * 60 + 1}`, `k${round * 60 + 2}`];
-      await p.delete('cmp', gone);
-      gone.forEach((id) => live.delete(id));
-      await p.seal('cmp');
-    }
-    // The third seal produced three segments, above compactAbove = 2: compacted to one.
-    const m = p.catalog.appliedManifest('cmp', 'm@1')!;
+    // Sizes of different tiers: no tiered merge is due.
+    for (const [round, n] of [100, 20, 3].entries()) await sealRound('cmp', live, round * 1000, n);
+    const before = p.catalog.appliedManifest('cmp', 'm@1')!;
+    expect(before.segments).toHaveLength(3);
+    expect(before.tombstones.length).toBeGreaterThan(0);
+
+    const m = (await p.compact('cmp'))!;
     expect(m.segments).toHaveLength(1);
     expect(m.tombstones).toHaveLength(0);
     expect(m.segments[0]!.count).toBe(live.size);
+    await expectServes('cmp', live);
+  });
 
-    await waitFor(() => follower.node.served('cmp')?.version === m.version, { timeoutMs: 20_000 });
-    for (const r of [p.replica, follower.node]) {
-      const view = r.served('cmp')!.view;
-      expect((await view.stats()).points).toBe(live.size);
-      for (const [id, v] of [...live].slice(0, 50)) {
-        expect((await view.search(vec(v), { k: 1 }))[0]!.id).toBe(id);
-      }
-      const all = new Set((await view.search(vec(0), { k: 1000 })).map((h) => h.id));
-      expect(all).toEqual(new Set(live.keys()));
+  it('merges a tier of small segments and leaves the large segment alone', async () => {
+    const p = primary.node;
+    await p.createCollection({ name: 'tier', dim: DIM, metric: 'l2', model: 'm@1' });
+    const live = new Map<string, number>();
+    await sealRound('tier', live, 0, 400);
+    const large = p.catalog.appliedManifest('tier', 'm@1')!.segments[0]!;
+    for (let round = 1; round <= 4; round++) await sealRound('tier', live, round * 1000, 20);
+    // The fourth 18–20-point segment fills the tier: the four are merged into one.
+    await waitFor(() => p.catalog.appliedManifest('tier', 'm@1')!.segments.length === 2, {
+      timeoutMs: 20_000,
+    });
+    const m = p.catalog.appliedManifest('tier', 'm@1')!;
+    expect(m.segments[0]).toEqual(large);
+    expect(m.segments[1]!.count).toBe(4 * 18);
+    // The small segments' tombstones are newer than the large segment's writes, so they
+    // stay; the first round's shadow copies in the large segment.
+    expect(m.tombstones.length).toBeGreaterThan(0);
+    expect(p.sealer.stats.mergedPoints).toBeGreaterThanOrEqual(4 * 18);
+    await expectServes('tier', live);
+  });
+
+  it('seals go on while a merge is under way', async () => {
+    const p = primary.node;
+    await p.createCollection({ name: 'busy', dim: DIM, metric: 'l2', model: 'm@1' });
+    const live = new Map<string, number>();
+    for (let round = 0; round < 3; round++) await sealRound('busy', live, round * 1000, 30);
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let built!: () => void;
+    const reachedHold = new Promise<void>((r) => (built = r));
+    p.sealer.onMergeBuilt = async () => {
+      built();
+      await held;
+    };
+    try {
+      // The fourth segment of the tier starts a merge, which waits at the hold.
+      await sealRound('busy', live, 3000, 30);
+      await reachedHold;
+      const during = p.catalog.appliedManifest('busy', 'm@1')!.version;
+      // Two more seals publish while the merge waits.
+      await sealRound('busy', live, 4000, 5);
+      await sealRound('busy', live, 5000, 5);
+      const sealed = p.catalog.appliedManifest('busy', 'm@1')!;
+      expect(sealed.version).toBe(during + 2);
+      expect(sealed.segments).toHaveLength(6);
+      release();
+      await waitFor(() => p.catalog.appliedManifest('busy', 'm@1')!.segments.length === 3, {
+        timeoutMs: 20_000,
+      });
+    } finally {
+      p.sealer.onMergeBuilt = null;
+      release();
     }
+    // The merge replaced its four segments and kept the two sealed meanwhile.
+    const m = p.catalog.appliedManifest('busy', 'm@1')!;
+    expect(m.segments.map((s) => s.count)).toEqual([4 * 28, 3, 3]);
+    await expectServes('busy', live);
   });
 });

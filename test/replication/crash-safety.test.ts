@@ -42,7 +42,7 @@ beforeAll(async () => {
     region: 'us-east',
     node: 'p1',
     regions: ['us-east', 'eu-west'],
-    seal: { compactAbove: 1_000 },
+    seal: { compactAbove: 1_000, mergeFactor: 64 },
   });
   dir = await makeTempDir('crash');
 });
