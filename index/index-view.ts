@@ -5,6 +5,9 @@ import { toVector } from './validate.ts';
 import type { Segment } from './segment.ts';
 import type { Metric, Point, SearchHit, SearchOptions } from './types.ts';
 
+/** A point as a replica holds it: in a sealed segment, or in the memtable. */
+export type StoredPoint = Point & { sealed: boolean };
+
 /** A delete of an id whose copy is sealed in a segment. */
 export interface IndexTombstone {
   id: string;
@@ -143,17 +146,18 @@ export class IndexView {
 
   /**
    * The live copy of each id, or null where it is absent or deleted: the memtable's entry
-   * when it has one (the newest write), else the one segment copy not shadowed.
+   * when it has one (the newest write), else the one segment copy not shadowed. `sealed`
+   * says which: served from an HNSW segment, or from the memtable (searched exactly).
    */
-  get(ids: readonly string[]): Array<Point | null> {
+  get(ids: readonly string[]): Array<StoredPoint | null> {
     return ids.map((id) => {
       const e = this.memtable.get(id);
-      if (e) return e.point;
+      if (e) return e.point ? { ...e.point, sealed: false } : null;
       for (let i = this.sealed.segments.length - 1; i >= 0; i--) {
         const s = this.sealed.segments[i]!;
         const label = s.labelOf(id);
         if (label === null || s.isDead(label)) continue;
-        return { id, vector: s.vectorOf(label), metadata: s.metadata[label] ?? null };
+        return { id, vector: s.vectorOf(label), metadata: s.metadata[label] ?? null, sealed: true };
       }
       return null;
     });

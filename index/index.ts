@@ -26,7 +26,7 @@ export { Memtable } from './memtable.ts';
 export type { MemtableEntry } from './memtable.ts';
 export { Segment } from './segment.ts';
 export { IndexView } from './index-view.ts';
-export type { IndexTombstone, SealedState } from './index-view.ts';
+export type { IndexTombstone, SealedState, StoredPoint } from './index-view.ts';
 export {
   buildSegment,
   loadSegment,

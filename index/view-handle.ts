@@ -3,7 +3,7 @@ import { compileFilter } from './filter.ts';
 import { assertSearchOptions } from './search-options.ts';
 import { toVector } from './validate.ts';
 import { emptyViewStats } from './view-protocol.ts';
-import type { IndexTombstone } from './index-view.ts';
+import type { IndexTombstone, StoredPoint } from './index-view.ts';
 import type {
   MemtableSnapshot,
   SegmentExpect,
@@ -158,7 +158,7 @@ export class ViewHandle {
    * The live copy of each id (null where absent or deleted), reflecting every write made
    * before this call. Refused like a search while the view is rebuilt.
    */
-  get(ids: readonly string[]): Promise<Array<Point | null>> {
+  get(ids: readonly string[]): Promise<Array<StoredPoint | null>> {
     if (this.unavailable !== null) {
       return Promise.reject(
         new IndexError('view_unavailable', this.unavailable, { transient: true }),

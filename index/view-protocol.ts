@@ -1,7 +1,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { UnpackRequest } from './segment-jobs.ts';
 import type { SerializedError } from './worker-pool.ts';
-import type { IndexTombstone } from './index-view.ts';
+import type { IndexTombstone, StoredPoint } from './index-view.ts';
 import type { Metric, Point, SearchHit, SearchOptions, SeqPoint } from './types.ts';
 
 /**
@@ -92,7 +92,7 @@ export type ViewCall =
 export interface ViewAnswers {
   prepare: { loaded: number };
   search: SearchHit[];
-  get: Array<Point | null>;
+  get: Array<StoredPoint | null>;
   snapshot: MemtableSnapshot;
   stats: ViewStats;
   loads: number;

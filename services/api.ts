@@ -103,10 +103,40 @@ export const GetPointsBody = z.strictObject({
 });
 export type GetPointsBody = z.infer<typeof GetPointsBody>;
 
+/**
+ * `GET /v1/collections/:name/points/:id?consistency=…`: one point by id; the read fields
+ * come as query parameters (numbers and booleans as text).
+ */
+export const GetPointQuery = z.strictObject({
+  model: ReadFields.model,
+  consistency: ReadFields.consistency,
+  maxStalenessMs: z.coerce.number().pipe(ReadFields.maxStalenessMs.unwrap()).optional(),
+  token: ReadFields.token,
+  waitMs: z.coerce.number().pipe(ReadFields.waitMs.unwrap()).optional(),
+  withVector: z
+    .enum(['true', 'false'])
+    .transform((v) => v === 'true')
+    .optional(),
+});
+
+/** A point read by id, and whether the replica serves it from an HNSW segment yet. */
+export interface StoredPointAnswer {
+  id: string;
+  metadata: Record<string, unknown> | null;
+  vector?: number[];
+  /** true: in a sealed HNSW segment; false: in the memtable (written, not sealed yet). */
+  sealed: boolean;
+}
+
 /** Answer of a read by id: the live points, the ids absent or deleted, and where it was served. */
 export interface GetPointsResponse extends Omit<QueryResponse, 'results'> {
-  points: Array<{ id: string; metadata: Record<string, unknown> | null; vector?: number[] }>;
+  points: StoredPointAnswer[];
   missing: string[];
+}
+
+/** Answer of `GET …/points/:id`. */
+export interface GetPointResponse extends Omit<QueryResponse, 'results'> {
+  point: StoredPointAnswer;
 }
 
 export interface QueryHit {

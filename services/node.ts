@@ -283,6 +283,7 @@ export async function startNode(
     localPointReadRoutes(app, { ctx: local!, keys });
   }
 
+  const sealerSeen = new Map<string, number>();
   gauges.refresh = () => {
     if (primary) metrics.walSeq.set({ kind: 'committed' }, primary.commitPosition.seq);
     if (replica) metrics.walSeq.set({ kind: 'applied' }, replica.appliedSeq);
@@ -290,6 +291,28 @@ export async function startNode(
       const host = replica.viewHost;
       metrics.searchThreads.set({ state: 'configured' }, host?.threads ?? 0);
       metrics.searchThreads.set({ state: 'serving' }, host?.serving ?? 0);
+      for (const s of replica.views.all()) {
+        const labels = { collection: s.settings.name, generation: s.generation.model };
+        const st = s.view.lastStats;
+        metrics.points.set({ ...labels, state: 'sealed' }, st.sealedPoints);
+        metrics.points.set({ ...labels, state: 'memtable' }, st.memtablePoints);
+        metrics.segments.set(labels, st.segments);
+      }
+    }
+    if (primary) {
+      const now = primary.sealer.stats;
+      const counts = {
+        seals: now.seals,
+        merges: now.merges,
+        sealed_points: now.sealedPoints,
+        merged_points: now.mergedPoints,
+        segment_bytes: now.segmentBytes,
+      };
+      for (const [event, n] of Object.entries(counts)) {
+        const delta = n - (sealerSeen.get(event) ?? 0);
+        if (delta > 0) metrics.sealer.inc({ event }, delta);
+        sealerSeen.set(event, n);
+      }
     }
     for (const r of state.all()) {
       const s = state.staleness.stalenessMs(r.appliedSeq);

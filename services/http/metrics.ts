@@ -14,6 +14,9 @@ export class ServiceMetrics {
   readonly walSeq: Gauge<'kind'>;
   readonly searchThreads: Gauge<'state'>;
   readonly storageErrors: Counter;
+  readonly points: Gauge<'collection' | 'generation' | 'state'>;
+  readonly segments: Gauge<'collection' | 'generation'>;
+  readonly sealer: Counter<'event'>;
 
   constructor(labels: { service: string; region: string; node: string }) {
     this.registry.setDefaultLabels(labels);
@@ -66,6 +69,24 @@ export class ServiceMetrics {
     this.storageErrors = new Counter({
       name: 'meridian_storage_errors_total',
       help: 'Failures to store what this node received (a full disk): the WAL log, segment files',
+      registers,
+    });
+    this.points = new Gauge({
+      name: 'meridian_points',
+      help: 'Live points this replica serves, by where: sealed (HNSW segments) or memtable (written, not sealed yet, searched exactly)',
+      labelNames: ['collection', 'generation', 'state'],
+      registers,
+    });
+    this.segments = new Gauge({
+      name: 'meridian_segments',
+      help: 'Sealed segments this replica serves (each searched per query)',
+      labelNames: ['collection', 'generation'],
+      registers,
+    });
+    this.sealer = new Counter({
+      name: 'meridian_sealer_events_total',
+      help: 'Primary only: seals and merges, and the points they wrote into segments (sealed_points, merged_points) and segment bytes built (each fetched by every replica)',
+      labelNames: ['event'],
       registers,
     });
   }

@@ -151,6 +151,7 @@ export async function getLocal(
         id: p.id,
         metadata: p.metadata,
         ...(q.withVector ? { vector: Array.from(p.vector) } : {}),
+        sealed: p.sealed,
       });
   });
   return { points, missing, ...report };

@@ -66,6 +66,7 @@ export function routerRoutes(app: Hono, o: RouterRoutesOptions): void {
     app.get('/v1/collections/:name', requireRole(o.keys, 'read'), (c) => toPrimary(c));
     // Read by id: the primary answers it at every level (a hosted replica answers it here).
     app.post('/v1/collections/:name/points/get', requireRole(o.keys, 'read'), (c) => toPrimary(c));
+    app.get('/v1/collections/:name/points/:id', requireRole(o.keys, 'read'), (c) => toPrimary(c));
   }
 
   const answer: QueryAnswer = async (collection, json, header, started) => {

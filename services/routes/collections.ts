@@ -26,6 +26,10 @@ export function collectionReadRoutes(
           state: g.state,
           version: served?.version ?? 0,
           points: stats?.points ?? 0,
+          // This replica's: served from HNSW segments, or from the memtable (not sealed yet).
+          sealedPoints: stats?.sealedPoints ?? 0,
+          memtablePoints: stats?.memtablePoints ?? 0,
+          segments: stats?.segments ?? 0,
         };
       }),
     );

@@ -3,7 +3,9 @@ import { mountQueryRoute } from './query-route.ts';
 import type { QueryAnswer } from '../http/fast-query.ts';
 import type { KeyRing } from '../http/auth.ts';
 import type { ServiceMetrics } from '../http/metrics.ts';
-import { GetPointsBody } from '../api.ts';
+import { GetPointQuery, GetPointsBody } from '../api.ts';
+import type { GetPointResponse } from '../api.ts';
+import { ApiError } from '../http/errors.ts';
 import { readJson } from '../http/app.ts';
 import { requireRole } from '../http/auth.ts';
 import { getLocal, serveLocal } from '../query/serve-local.ts';
@@ -45,5 +47,20 @@ export function localPointReadRoutes(
   app.post('/v1/collections/:name/points/get', requireRole(o.keys, 'read'), async (c) => {
     const body = parseBody(GetPointsBody, await readJson(c.req));
     return c.json(await getLocal(o.ctx, c.req.param('name'), body));
+  });
+  app.get('/v1/collections/:name/points/:id', requireRole(o.keys, 'read'), async (c) => {
+    const q = parseBody(GetPointQuery, c.req.query());
+    const name = c.req.param('name');
+    const id = c.req.param('id');
+    const body = parseBody(GetPointsBody, { ...q, ids: [id] });
+    const { points, missing: _missing, ...report } = await getLocal(o.ctx, name, body);
+    const point = points[0];
+    if (!point) {
+      throw new ApiError(
+        'not_found',
+        `no point ${JSON.stringify(id)} in ${name} on ${report.region}/${report.node} at version ${report.version} (it is absent or deleted there)`,
+      );
+    }
+    return c.json({ point, ...report } satisfies GetPointResponse);
   });
 }
