@@ -10,6 +10,7 @@ const suites: Record<string, () => Promise<{ run: (f: BenchFlags) => Promise<voi
   replication: () => import('./suites/replication.ts'),
   query: () => import('./suites/query.ts'),
   regions: () => import('./suites/regions.ts'),
+  stream: () => import('./suites/stream.ts'),
 };
 
 const [name, ...rest] = process.argv.slice(2);

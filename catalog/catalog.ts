@@ -2,6 +2,7 @@
  * The `Catalog` facade: one open SQLite file and every command and lookup the rest of
  * Meridian needs. Each method is one transaction; the work lives in per-concern files.
  */
+import { open } from 'node:fs/promises';
 import * as collectionOps from './collections.ts';
 import { CatalogError } from './errors.ts';
 import * as generationOps from './generations.ts';
@@ -198,8 +199,9 @@ export class Catalog {
 
   /**
    * Stores WAL entries consumed from JetStream in the local WAL log, in ONE transaction
-   * committed with fsync (`synchronous=FULL`), so a WAL message may be acked as soon as
-   * this returns. Returns how many entries were newly stored.
+   * committed with `synchronous=NORMAL`: durable across a process crash as soon as this
+   * returns, across an OS crash after the next {@link syncWalLog}. Returns how many
+   * entries were newly stored.
    *
    * Idempotent and safe under redelivery: a seq already stored is skipped (stored once,
    * first copy kept); an entry at or below the `coversSeq` of its generation's applied
@@ -237,6 +239,25 @@ export class Catalog {
    * Highest WAL seq ever stored by `appendWal` (0 when none): resume the WAL after it.
    * With a collection: the highest seq of that collection's entries.
    */
+  /**
+   * Makes every WAL log row committed so far durable: an fdatasync of SQLite's WAL file,
+   * on the thread pool (the commits themselves run with `synchronous=NORMAL`, which
+   * survives a process crash, not an OS crash). See decision 0016.
+   */
+  async syncWalLog(): Promise<void> {
+    if (this.path === ':memory:') return;
+    const fh = await open(`${this.path}-wal`, 'r').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return null; // nothing written since the last checkpoint
+      throw err;
+    });
+    if (!fh) return;
+    try {
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+  }
+
   storedWalSeq(collection?: string): number {
     return walLogOps.storedWalSeq(this.#c, collection);
   }

@@ -82,51 +82,36 @@ function appliedCoversSeq(db: CatalogDb, collection: string, generation: string)
   return row?.coversSeq ?? 0;
 }
 
-/**
- * SQLite's `synchronous=NORMAL` (the connection default) makes a WAL-mode commit survive
- * a process crash but not an OS crash or power loss. An ack to JetStream cannot be taken
- * back, so the append runs with FULL: the commit is fsynced before `appendWal` returns.
- */
-function fsyncedCommit<T>(conn: OpenedDb, fn: () => T): T {
-  const previous = conn.sqlite.pragma('synchronous', { simple: true }) as number;
-  if (previous >= 2) return fn();
-  conn.sqlite.pragma('synchronous = FULL');
-  try {
-    return fn();
-  } finally {
-    conn.sqlite.pragma(`synchronous = ${previous}`);
-  }
-}
-
 export function appendWal(conn: OpenedDb, entries: ReadonlyArray<WalLogEntry>): number {
   if (!Array.isArray(entries)) throw new InvalidArgument('appendWal takes an array of entries');
   const rows = entries.map(toRow);
   if (rows.length === 0) return 0;
   const maxSeq = rows.reduce((max, r) => (r.seq > max ? r.seq : max), 0);
-  return fsyncedCommit(conn, () =>
-    writeTx(conn, 'appending to the wal log', () => {
-      const covered = new Map<string, number>();
-      const fresh = rows.filter((r) => {
-        const key = `${r.collection}\u0000${r.generation}`;
-        let bound = covered.get(key);
-        if (bound === undefined) {
-          bound = appliedCoversSeq(conn.db, r.collection, r.generation);
-          covered.set(key, bound);
-        }
-        return r.seq > bound;
-      });
-      const insert = insertStatement(conn);
-      let added = 0;
-      for (const row of fresh) added += insert.run({ ...row }).changes;
-      advanceNodeStateInt(conn.db, WAL_STORED_SEQ_KEY, maxSeq);
-      const perCollection = new Map<string, number>();
-      for (const r of rows) {
-        perCollection.set(r.collection, Math.max(perCollection.get(r.collection) ?? 0, r.seq));
+  // Committed with the connection's synchronous=NORMAL: durable across a process crash.
+  // Durability across an OS crash comes from Catalog.syncWalLog, off the event loop; a
+  // follower announces a position only once it is synced (decision 0016).
+  return writeTx(conn, 'appending to the wal log', () => {
+    const covered = new Map<string, number>();
+    const fresh = rows.filter((r) => {
+      const key = `${r.collection}\u0000${r.generation}`;
+      let bound = covered.get(key);
+      if (bound === undefined) {
+        bound = appliedCoversSeq(conn.db, r.collection, r.generation);
+        covered.set(key, bound);
       }
-      for (const [c, seq] of perCollection) advanceNodeStateInt(conn.db, walStoredSeqKey(c), seq);
-      return added;
-    }),
-  );
+      return r.seq > bound;
+    });
+    const insert = insertStatement(conn);
+    let added = 0;
+    for (const row of fresh) added += insert.run({ ...row }).changes;
+    advanceNodeStateInt(conn.db, WAL_STORED_SEQ_KEY, maxSeq);
+    const perCollection = new Map<string, number>();
+    for (const r of rows) {
+      perCollection.set(r.collection, Math.max(perCollection.get(r.collection) ?? 0, r.seq));
+    }
+    for (const [c, seq] of perCollection) advanceNodeStateInt(conn.db, walStoredSeqKey(c), seq);
+    return added;
+  });
 }
 
 /** Deletes the entries a manifest seals (caller holds the apply transaction). */

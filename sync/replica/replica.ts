@@ -87,6 +87,10 @@ export class Replica {
   >();
   private beaconSub: Subscription | null = null;
   private lastAnnounced = -1;
+  /** The position whose WAL log rows are on disk (fsynced): what acks may count. */
+  private durable = 0;
+  private syncWanted = 0;
+  private syncing: Promise<void> | null = null;
   private heartbeat: HeartbeatPublisher | null = null;
   private readonly pending = new Map<string, Manifest>();
   private readonly running = new Map<string, Promise<void>>();
@@ -244,6 +248,9 @@ export class Replica {
     const floor = covers.length ? Math.min(...covers) : 0;
     const startSeq = Math.max(stored, floor) + 1;
     this.position = { seq: startSeq - 1, commitTime: this.position.commitTime };
+    // What an earlier process stored may not have reached the disk yet (decision 0016).
+    await this.o.catalog.syncWalLog();
+    this.durable = this.appliedSeq;
     this.walFollower = new WalFollower({
       js: this.o.link.js,
       jsm: this.o.link.jsm,
@@ -257,7 +264,7 @@ export class Replica {
       onPosition: (seq, commitTime) => {
         this.stored('wal');
         this.position = { seq, commitTime };
-        this.heartbeat?.announce(this.region, this.node, this.o.readSeq?.() ?? seq);
+        this.requestDurable(seq);
         this.notify();
       },
       onError: (err) => this.failed('wal', 'WAL follower error', err),
@@ -286,6 +293,7 @@ export class Replica {
       await started?.wal.stop();
     }
     await Promise.allSettled(this.running.values());
+    await this.syncing;
     this.views.stop();
     await this.host?.close();
   }
@@ -372,7 +380,7 @@ export class Replica {
       region: this.region,
       node: this.node,
       role: this.o.role ?? 'follower',
-      appliedSeq: this.o.readSeq?.() ?? this.appliedSeq,
+      appliedSeq: this.announcedSeq(),
       appliedCommitTime: this.appliedCommitTime,
       collections: this.views.states(),
       ...(this.o.url ? { url: this.o.url } : {}),
@@ -384,8 +392,42 @@ export class Replica {
 
   /** Announces the applied position now (the primary does after each write it applies). */
   announce(): void {
-    this.heartbeat?.announce(this.region, this.node, this.o.readSeq?.() ?? this.appliedSeq);
+    this.heartbeat?.announce(this.region, this.node, this.announcedSeq());
     this.notify();
+  }
+
+  /**
+   * The position this node tells others (heartbeats, applied notices that `semi-sync` and
+   * `sync` acks count): on a follower, only as far as its WAL log is on disk. Local reads
+   * use the applied position, which a process crash cannot take back (decision 0016).
+   */
+  private announcedSeq(): number {
+    return this.o.readSeq?.() ?? Math.min(this.appliedSeq, this.durable);
+  }
+
+  /**
+   * Asks for the WAL log to be fsynced up to `seq`, off the event loop; one sync runs at a
+   * time and covers every commit made before it started. Announces each new durable
+   * position.
+   */
+  private requestDurable(seq: number): void {
+    this.syncWanted = Math.max(this.syncWanted, seq);
+    this.syncing ??= this.syncLoop().finally(() => (this.syncing = null));
+  }
+
+  private async syncLoop(): Promise<void> {
+    while (!this.stopped && this.syncWanted > this.durable) {
+      const target = this.syncWanted;
+      try {
+        await this.o.catalog.syncWalLog();
+      } catch (err) {
+        this.failed('wal', 'WAL log fsync failed', err);
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      this.durable = Math.max(this.durable, target);
+      this.heartbeat?.announce(this.region, this.node, this.announcedSeq());
+    }
   }
 
   /** Publishes a heartbeat now (tests, and right after a state change worth telling). */
@@ -577,7 +619,7 @@ export class Replica {
     const seq = this.appliedSeq;
     if (seq === this.lastAnnounced) return;
     this.lastAnnounced = seq;
-    this.heartbeat?.announce(this.region, this.node, seq);
+    this.requestDurable(seq);
     this.notify();
   }
 

@@ -22,6 +22,8 @@ export interface ProcessSpec {
   /** The node's data directory; a restart passes the same one. */
   dataDir: string;
   overrides?: Partial<ServiceConfigInput>;
+  /** Extra `node` flags (a profile: `--cpu-prof`, which NODE_OPTIONS does not allow). */
+  nodeArgs?: string[];
 }
 
 export interface ServiceProcess {
@@ -60,7 +62,7 @@ export async function startProcess(spec: ProcessSpec): Promise<ServiceProcess> {
   };
   const file = join(spec.dataDir, '..', `${spec.region}-${spec.node}.json`);
   await writeFile(file, JSON.stringify(config));
-  const proc = spawn(process.execPath, [start, '--config', file], {
+  const proc = spawn(process.execPath, [...(spec.nodeArgs ?? []), start, '--config', file], {
     env: process.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -105,6 +105,40 @@ describe('write acknowledgement modes', () => {
     await ap.node.waitUntil(() => ap.node.appliedSeq >= res.seq, 20_000, 'catch-up');
     expect((await ap.node.served('acks')!.view.search(vec(4), { k: 1 }))[0]!.id).toBe('s4');
   });
+
+  it('counts a follower for semi-sync only once the write is on its disk (decision 0016)', async () => {
+    // Both followers' WAL log fsyncs wait: they apply (and serve) the write at once, but
+    // must not tell the primary it is applied before it would survive an OS crash.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const restore: Array<() => void> = [];
+    for (const f of [eu, ap]) {
+      const original = f.catalog.syncWalLog.bind(f.catalog);
+      f.catalog.syncWalLog = async () => {
+        await held;
+        return original();
+      };
+      restore.push(() => (f.catalog.syncWalLog = original));
+    }
+    try {
+      const res = await primary.node.upsert('acks', [{ id: 's5', vector: vec(6) }], {
+        ack: 'semi-sync',
+        timeoutMs: 600,
+      });
+      expect(res).toMatchObject({ replicated: false, timedOut: true });
+      expect(eu.node.appliedSeq).toBeGreaterThanOrEqual(res.seq);
+      expect((await eu.node.served('acks')!.view.get(['s5']))[0]?.id).toBe('s5');
+      release();
+      const next = await primary.node.upsert('acks', [{ id: 's6', vector: vec(8) }], {
+        ack: 'semi-sync',
+        timeoutMs: 20_000,
+      });
+      expect(next).toMatchObject({ replicated: true, timedOut: false });
+    } finally {
+      release();
+      for (const r of restore) r();
+    }
+  });
 });
 
 describe('manifest fencing', () => {
