@@ -3,6 +3,7 @@
  * Meridian needs. Each method is one transaction; the work lives in per-concern files.
  */
 import { open } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import * as collectionOps from './collections.ts';
 import { CatalogError } from './errors.ts';
 import * as generationOps from './generations.ts';
@@ -46,6 +47,7 @@ export function openCatalog(path: string, options: CatalogOptions = {}): Catalog
 export class Catalog {
   #conn: OpenedDb | null;
   /** The catalog file. */
+  #walFile: Promise<FileHandle | null> | null = null;
   readonly path: string;
 
   /** Use {@link openCatalog}. */
@@ -245,16 +247,26 @@ export class Catalog {
    * survives a process crash, not an OS crash). See decision 0016.
    */
   async syncWalLog(): Promise<void> {
-    if (this.path === ':memory:') return;
-    const fh = await open(`${this.path}-wal`, 'r').catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return null; // nothing written since the last checkpoint
+    if (this.path === ':memory:' || this.#conn === null) return;
+    // Kept open: SQLite keeps its WAL file (same inode) while a connection is open.
+    this.#walFile ??= open(`${this.path}-wal`, 'r').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return null; // nothing written since the database opened
       throw err;
     });
-    if (!fh) return;
+    const fh = await this.#walFile.catch((err: unknown) => {
+      this.#walFile = null;
+      throw err;
+    });
+    if (fh === null) {
+      this.#walFile = null;
+      return;
+    }
     try {
       await fh.datasync();
-    } finally {
-      await fh.close();
+    } catch (err) {
+      this.#walFile = null;
+      await fh.close().catch(() => undefined);
+      throw err;
     }
   }
 
@@ -279,5 +291,8 @@ export class Catalog {
   close(): void {
     this.#conn?.sqlite.close();
     this.#conn = null;
+    const file = this.#walFile;
+    this.#walFile = null;
+    void file?.then((fh) => fh?.close()).catch(() => undefined);
   }
 }

@@ -265,7 +265,7 @@ export class Primary {
       const appended = await this.writer.append(part, parts.length === 1 ? msgId : `${msgId}:${i}`);
       const time = Date.now();
       this.beacon.committed(appended.seq, time, part.collection);
-      this.replica.applyWal([{ ...part, seq: appended.seq, time }]);
+      this.replica.applyOwnWrite({ ...part, seq: appended.seq, time });
       this.sealer.acknowledged(part.collection, part.generation, appended.seq);
       duplicate &&= appended.duplicate;
       last = appended;

@@ -87,6 +87,8 @@ export class Replica {
   >();
   private beaconSub: Subscription | null = null;
   private lastAnnounced = -1;
+  /** Seqs the primary's write path applied already (see {@link applyOwnWrite}). */
+  private readonly ownWrites = new Set<number>();
   /** The position whose WAL log rows are on disk (fsynced): what acks may count. */
   private durable = 0;
   private syncWanted = 0;
@@ -264,6 +266,8 @@ export class Replica {
       onPosition: (seq, commitTime) => {
         this.stored('wal');
         this.position = { seq, commitTime };
+        // A write the WAL delivered before its own write path applied it stays behind.
+        for (const own of this.ownWrites) if (own <= seq) this.ownWrites.delete(own);
         this.requestDurable(seq);
         this.notify();
       },
@@ -426,7 +430,8 @@ export class Replica {
         continue;
       }
       this.durable = Math.max(this.durable, target);
-      this.heartbeat?.announce(this.region, this.node, this.announcedSeq());
+      // A primary announces its commit position after each write already.
+      if (!this.o.readSeq) this.heartbeat?.announce(this.region, this.node, this.announcedSeq());
     }
   }
 
@@ -438,11 +443,25 @@ export class Replica {
   /** Applies WAL entries to the served views (also used by the primary for its own writes). */
   applyWal(entries: readonly SeqWalEntry[]): void {
     for (const e of entries) {
+      // The primary applied its own writes before acknowledging them: posting them to the
+      // view thread again when the WAL brings them back costs a structured clone each.
+      if (this.ownWrites.size > 0 && this.ownWrites.delete(e.seq)) continue;
       const served = this.views.get(e.collection, e.generation);
       if (!served) continue;
       if (e.op === 'upsert') served.view.upsert(e.points, e.seq);
       else served.view.delete(e.ids, e.seq);
     }
+  }
+
+  /**
+   * Applies a write the primary just appended, before its acknowledgement; when the WAL
+   * delivers the same seq again it is not applied twice.
+   */
+  applyOwnWrite(entry: SeqWalEntry): void {
+    this.applyWal([entry]);
+    // Bounded: were the WAL never to bring some back, a second apply changes nothing.
+    if (this.ownWrites.size >= 100_000) this.ownWrites.clear();
+    this.ownWrites.add(entry.seq);
   }
 
   /**
