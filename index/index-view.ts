@@ -96,16 +96,50 @@ export class IndexView {
    * Swaps in a new sealed state (a manifest just applied, or the one loaded at start),
    * trims memtable entries it covers, and recomputes which segment copies are dead.
    * Idempotent. Synchronous: queries see the old state or the new, never a mix.
+   *
+   * The work follows what changed, not the collection (issue 12): when the new state
+   * keeps segments of the current one, only the ids of the segments added or removed,
+   * of the tombstones added or dropped and of the trimmed memtable entries are decided
+   * again; a copy no such id touches keeps its mark. A first install, a state that goes
+   * back (a lower `coversSeq`) or one that replaces most of the data is decided in full.
    */
   install(next: SealedState): void {
-    this.memtable.trim(next.coversSeq);
-    const winner = new Map<string, number>();
+    const prev = this.sealed;
+    const trimmed = this.memtable.trim(next.coversSeq);
+    const kept = new Set(next.segments.filter((s) => prev.segments.includes(s)));
+    const added = next.segments.filter((s) => !kept.has(s));
+    const removed = prev.segments.filter((s) => !next.segments.includes(s));
+    const changedPoints = [...added, ...removed].reduce((n, s) => n + s.count, 0);
+    const keptPoints = [...kept].reduce((n, s) => n + s.count, 0);
+    const full = kept.size === 0 || next.coversSeq < prev.coversSeq || changedPoints > keptPoints;
+    const tombstones = new Map<string, number>();
+    for (const t of next.tombstones)
+      tombstones.set(t.id, Math.max(tombstones.get(t.id) ?? -1, t.seq));
+    if (full) {
+      this.decideAll(next, tombstones);
+    } else {
+      const ids = new Set<string>(trimmed);
+      for (const s of [...added, ...removed]) for (const id of s.ids) ids.add(id);
+      const before = new Map(prev.tombstones.map((t) => [t.id, t.seq]));
+      for (const [id, seq] of tombstones) if (before.get(id) !== seq) ids.add(id);
+      for (const [id, seq] of before) if (tombstones.get(id) !== seq) ids.add(id);
+      for (const id of ids) this.decide(id, next.segments, tombstones);
+    }
+    this.sealed = {
+      segments: [...next.segments],
+      tombstones: [...next.tombstones],
+      coversSeq: next.coversSeq,
+    };
+  }
+
+  /** Every copy of every id decided again (a first install, a rollback). */
+  private decideAll(next: SealedState, tombstones: ReadonlyMap<string, number>): void {
+    const winner = new Map<string, number>(tombstones);
     const bump = (id: string, seq: number) => {
       const cur = winner.get(id);
       if (cur === undefined || seq > cur) winner.set(id, seq);
     };
     for (const s of next.segments) s.ids.forEach((id, label) => bump(id, s.seqs[label]!));
-    for (const t of next.tombstones) bump(t.id, t.seq);
     for (const [id, e] of this.memtable.entriesView()) bump(id, e.seq);
     // Newest segment first: if two copies carry the same seq (never in normal operation),
     // the one in the later segment is served.
@@ -118,11 +152,31 @@ export class IndexView {
         s.setDead(label, !live);
       });
     }
-    this.sealed = {
-      segments: [...next.segments],
-      tombstones: [...next.tombstones],
-      coversSeq: next.coversSeq,
-    };
+  }
+
+  /** Marks the copies of one id: only the newest write of it, wherever it is, stays live. */
+  private decide(
+    id: string,
+    segments: readonly Segment[],
+    tombstones: ReadonlyMap<string, number>,
+  ): void {
+    let best = tombstones.get(id) ?? -1;
+    const m = this.memtable.get(id);
+    if (m && m.seq > best) best = m.seq;
+    const labels: Array<number | null> = segments.map((s) => s.labelOf(id));
+    segments.forEach((s, i) => {
+      const label = labels[i];
+      if (label !== null && label !== undefined && s.seqs[label]! > best) best = s.seqs[label]!;
+    });
+    let claimed = false;
+    for (let i = segments.length - 1; i >= 0; i--) {
+      const label = labels[i];
+      if (label === null || label === undefined) continue;
+      const s = segments[i]!;
+      const live = !claimed && s.seqs[label] === best;
+      if (live) claimed = true;
+      s.setDead(label, !live);
+    }
   }
 
   /** Top-k over every segment and the memtable, best first, each id at most once. */

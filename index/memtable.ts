@@ -55,14 +55,14 @@ export class Memtable {
     return true;
   }
 
-  /** Drops every entry whose write is at or below `coversSeq` (a segment holds it now). */
-  trim(coversSeq: number): number {
-    let dropped = 0;
+  /** Drops every entry whose write is at or below `coversSeq` (a segment holds it now); returns their ids. */
+  trim(coversSeq: number): string[] {
+    const dropped: string[] = [];
     for (const [id, e] of this.entries) {
       if (e.seq <= coversSeq) {
         this.entries.delete(id);
         if (e.point) this.flat.remove(id);
-        dropped++;
+        dropped.push(id);
       }
     }
     return dropped;
