@@ -74,6 +74,7 @@ export const ServiceConfigSchema = z.strictObject({
       compactAbove: z.number().int().min(1).optional(),
       mergeFactor: z.number().int().min(2).max(64).optional(),
       tombstoneRatio: z.number().gt(0).max(1).optional(),
+      stallAt: z.number().int().min(1).optional(),
     })
     .default({}),
   heartbeatMs: z.number().int().min(10).default(1_000),

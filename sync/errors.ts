@@ -15,6 +15,7 @@ export const SyncErrorCodes = [
   'stopped',
   'not_primary',
   'seal_refused',
+  'write_stalled',
 ] as const;
 export type SyncErrorCode = (typeof SyncErrorCodes)[number];
 

@@ -100,6 +100,7 @@ const syncStatus = {
   stopped: 503,
   not_primary: 503,
   seal_refused: 500,
+  write_stalled: 503,
 } as const satisfies Record<SyncErrorCode, number>;
 
 export interface HttpError {

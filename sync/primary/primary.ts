@@ -253,6 +253,7 @@ export class Primary {
       const now = this.lease.refusal ?? refusal;
       throw new SyncError('not_primary', `not taking writes: ${now}`, { transient: true });
     }
+    this.sealer.assertWritable(target);
     const mode = opts.ack ?? target.settings.defaultAck;
     const msgId = opts.msgId ?? randomUUID();
     const parts = splitEntry(entry, this.maxEntryBytes());

@@ -26,6 +26,12 @@ export interface SealPolicy {
   mergeFactor: number;
   /** Merge everything and purge tombstones once they reach this share of sealed points. */
   tombstoneRatio: number;
+  /**
+   * Refuse writes (503 `write_stalled`, retry later) while a memtable holds this many
+   * entries: seals cannot keep up (HNSW builds slower than the writes arrive), and the
+   * memtable every query searches exactly must stay bounded. Default 4 × `maxPoints`.
+   */
+  stallAt?: number;
 }
 
 export const defaultSealPolicy: SealPolicy = {
@@ -94,6 +100,21 @@ export class Sealer {
       applyTimeoutMs?: number;
     },
   ) {}
+
+  /**
+   * Refuses a write to a generation whose memtable reached `stallAt` entries (counted at
+   * the last seal check, every 250 ms): 503 `write_stalled` until seals catch up.
+   */
+  assertWritable(s: ServedGeneration): void {
+    const entries = s.view.lastStats.memtableEntries;
+    const stallAt = this.o.policy.stallAt ?? 4 * this.o.policy.maxPoints;
+    if (entries < stallAt) return;
+    throw new SyncError(
+      'write_stalled',
+      `writes to ${s.settings.name} are paused: ${entries} unsealed entries (seal.stallAt ${stallAt}); seals are behind the writes, retry shortly`,
+      { transient: true, details: { memtableEntries: entries, stallAt } },
+    );
+  }
 
   /** Records a write this primary acknowledged (the seal check below needs it). */
   acknowledged(collection: string, generation: string, seq: number): void {
@@ -225,11 +246,14 @@ export class Sealer {
     const upTo = this.o.replica.appliedSeq;
     // Every write the snapshot leaves in the memtable arrived after this moment.
     const snapshotAt = Date.now();
-    const snap = await s.view.snapshot(upTo);
+    const snap = cutAt(await s.view.snapshot(upTo), this.o.policy.maxPoints, upTo);
     if (snap.upserts.length === 0 && snap.deletes.length === 0) return null;
     const prev = await this.prev(collection, generation);
     const key = `${collection}\u0000${generation}`;
-    this.checkNoHole(key, collection, generation, prev.manifest?.coversSeq ?? 0, upTo);
+    // A seal takes at most maxPoints entries (the oldest): each build stays bounded, and a
+    // memtable that grew while seals were behind drains one bounded seal after another.
+    const covers = snap.upTo;
+    this.checkNoHole(key, collection, generation, prev.manifest?.coversSeq ?? 0, covers);
     const segments = [...(prev.manifest?.segments ?? [])];
     if (snap.upserts.length > 0) segments.push(await this.buildAndUpload(s, snap.upserts));
     const tombstones = mergeTombstones(prev.manifest?.tombstones ?? [], snap.deletes);
@@ -238,14 +262,15 @@ export class Sealer {
       prev,
       segments,
       tombstones,
-      Math.max(upTo, prev.manifest?.coversSeq ?? 0),
+      Math.max(covers, prev.manifest?.coversSeq ?? 0),
     );
     next = await this.publishAndApply(next, prev);
     this.acked.set(
       key,
       (this.acked.get(key) ?? []).filter((s) => s > next.coversSeq),
     );
-    this.oldestUnsealed.set(key, snapshotAt);
+    // After a cut seal the oldest unsealed write is older still: the clock keeps running.
+    if (covers === upTo) this.oldestUnsealed.set(key, snapshotAt);
     this.stats.seals++;
     this.stats.sealedPoints += snap.upserts.length;
     this.mergeInBackground(collection, generation);
@@ -431,6 +456,34 @@ export class Sealer {
 
 function keyOf(s: ServedGeneration): string {
   return `${s.settings.name}\u0000${s.generation.model}`;
+}
+
+/**
+ * The oldest writes of a memtable snapshot, at most `max` entries, cut at a seq boundary
+ * (the entries of one WAL entry stay together, so one entry may pass `max`): a seal may
+ * cover a prefix of the WAL only. `upTo` is the last seq taken.
+ */
+export function cutAt(
+  snap: { upserts: SeqPoint[]; deletes: Tombstone[] },
+  max: number,
+  upTo = Number.POSITIVE_INFINITY,
+): { upserts: SeqPoint[]; deletes: Tombstone[]; upTo: number } {
+  const all = [
+    ...snap.upserts.map((p) => ({ seq: p.seq, p, d: null as Tombstone | null })),
+    ...snap.deletes.map((d) => ({ seq: d.seq, p: null as SeqPoint | null, d })),
+  ].sort((a, b) => a.seq - b.seq);
+  if (all.length <= max) {
+    const last = all.length > 0 ? all[all.length - 1]!.seq : 0;
+    return { ...snap, upTo: Number.isFinite(upTo) ? upTo : last };
+  }
+  let end = Math.max(1, max);
+  while (end < all.length && all[end]!.seq === all[end - 1]!.seq) end++;
+  const taken = all.slice(0, end);
+  return {
+    upserts: taken.flatMap((x) => (x.p ? [x.p] : [])),
+    deletes: taken.flatMap((x) => (x.d ? [x.d] : [])),
+    upTo: taken[taken.length - 1]!.seq,
+  };
 }
 
 /** Tombstones of both lists, one per id, the newest seq kept. */
