@@ -72,6 +72,8 @@ interface RateResult {
   max_memtable_points: number;
   rebuilt_points_per_written_point: number;
   errors: number;
+  /** Writes refused with 503 (write_stalled: seals behind the writes); not retried here. */
+  stalled_writes: number;
 }
 
 export async function run(flags: BenchFlags): Promise<void> {
@@ -122,8 +124,13 @@ export async function run(flags: BenchFlags): Promise<void> {
         id: `b${i + j}`,
         vector: gen(DIM),
       }));
-      const r = await p.send('POST', `/v1/collections/${COLLECTION}/points`, { points });
-      if (r.status >= 300) throw new Error(`load: ${JSON.stringify(r.body)}`);
+      // As a client should: a 503 (write_stalled while seals catch up) is retried.
+      for (let attempt = 0; ; attempt++) {
+        const r = await p.send('POST', `/v1/collections/${COLLECTION}/points`, { points });
+        if (r.status < 300) break;
+        if (r.status !== 503 || attempt > 600) throw new Error(`load: ${JSON.stringify(r.body)}`);
+        await new Promise((res) => setTimeout(res, 500));
+      }
     }
     await until(async () => {
       const [a, b] = await Promise.all([describe(p), describe(f)]);
@@ -276,6 +283,7 @@ async function streamAt(o: {
   const queries: number[] = [];
   let written = 0;
   let errors = 0;
+  let stalled = 0;
   let maxMemtable = 0;
   let inFlight = 0;
   let newest: { id: string; vector: number[]; ackAt: number } | null = null;
@@ -302,7 +310,8 @@ async function streamAt(o: {
         .then((r) => {
           const at = performance.now();
           if (r.status !== 200) {
-            errors++;
+            if (r.status === 503) stalled++;
+            else errors++;
             return;
           }
           acks.push(at - sent);
@@ -420,5 +429,6 @@ async function streamAt(o: {
     max_memtable_points: maxMemtable,
     rebuilt_points_per_written_point: round(d('merged_points') / Math.max(1, written), 3),
     errors,
+    stalled_writes: stalled,
   };
 }

@@ -29,7 +29,8 @@ export interface SealPolicy {
   /**
    * Refuse writes (503 `write_stalled`, retry later) while a memtable holds this many
    * entries: seals cannot keep up (HNSW builds slower than the writes arrive), and the
-   * memtable every query searches exactly must stay bounded. Default 4 × `maxPoints`.
+   * memtable every query searches exactly must stay bounded. Default 10 × `maxPoints`:
+   * a safety valve against running out of memory and time, not a throttle on bulk loads.
    */
   stallAt?: number;
 }
@@ -107,7 +108,7 @@ export class Sealer {
    */
   assertWritable(s: ServedGeneration): void {
     const entries = s.view.lastStats.memtableEntries;
-    const stallAt = this.o.policy.stallAt ?? 4 * this.o.policy.maxPoints;
+    const stallAt = this.o.policy.stallAt ?? 10 * this.o.policy.maxPoints;
     if (entries < stallAt) return;
     throw new SyncError(
       'write_stalled',
