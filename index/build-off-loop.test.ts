@@ -49,3 +49,52 @@ describe('segment builds', () => {
     ]);
   });
 });
+
+/** Nice values of this process's threads (Linux /proc). */
+async function threadNices(): Promise<number[]> {
+  const { readdir, readFile } = await import('node:fs/promises');
+  const tasks = await readdir('/proc/self/task');
+  const nices = await Promise.all(
+    tasks.map(async (t) => {
+      const stat = await readFile(`/proc/self/task/${t}/stat`, 'utf8').catch(() => '');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return Number(fields[16]);
+    }),
+  );
+  return nices.filter((n) => Number.isFinite(n));
+}
+
+describe('background builds (merges, decision 0015)', () => {
+  // Thread priorities are read from /proc: Linux only, as the product's niceness is.
+  it.runIf(process.platform === 'linux')(
+    'run on a worker thread at nice 19, beside the normal-priority workers',
+    async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'meridian-bg-'));
+      dirs.push(dir);
+      const opts = {
+        collection: 'c',
+        generation: 'g',
+        dim: 32,
+        metric: 'l2' as const,
+        hnsw: { M: 16, efConstruction: 200, efSearch: 64 },
+        dir,
+        background: true,
+      };
+      expect(await threadNices()).not.toContain(19);
+      let done = false;
+      const build = buildSegment(makePoints(20_000, 32, 5), opts).then((b) => {
+        done = true;
+        return b;
+      });
+      let seen = false;
+      while (!done && !seen) {
+        seen = (await threadNices()).includes(19);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const built = await build;
+      expect(seen).toBe(true);
+      const { segment } = await loadSegment(built.path, { expectedDigest: built.digest });
+      expect(segment.count).toBe(20_000);
+    },
+  );
+});

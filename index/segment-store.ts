@@ -30,9 +30,20 @@ export function indexStats(): Readonly<typeof counters> {
  * the regions bench was 200 / 430 / 374 ms with it and 35 / 165 / 221 ms with 30 s.
  */
 let pool: WorkerPool | null = null;
+let background: WorkerPool | null = null;
 function workers(): WorkerPool {
   pool ??= new WorkerPool('segment-worker', 2, 30_000, 2_000);
   return pool;
+}
+
+/**
+ * Merges (decision 0015) build on their own worker at the lowest CPU priority (nice 19,
+ * that thread only): on a busy node a merge takes what seals, writes and queries leave,
+ * as RocksDB's low-priority compaction pool does, and never queues a seal behind it.
+ */
+function backgroundWorkers(): WorkerPool {
+  background ??= new WorkerPool('segment-worker', 1, 30_000, 2_000, { nice: 19 });
+  return background;
 }
 
 /** How this thread has segment files verified and unpacked (see {@link useUnpacker}). */
@@ -72,8 +83,10 @@ export function unpackTo(request: UnpackRequest, reply: MessagePort): void {
 /** Stops the index worker threads (tests and graceful shutdown). Idempotent. */
 export async function closeIndexWorkers(): Promise<void> {
   const p = pool;
+  const b = background;
   pool = null;
-  await p?.close();
+  background = null;
+  await Promise.all([p?.close(), b?.close()]);
 }
 
 export interface BuildSegmentOptions {
@@ -84,6 +97,8 @@ export interface BuildSegmentOptions {
   hnsw: SegmentHeader['hnsw'];
   /** Directory for segment files; the new file is `<dir>/<sha256>`. */
   dir: string;
+  /** Build on the low-priority background worker (merges), not beside seals. */
+  background?: boolean;
 }
 
 /**
@@ -130,7 +145,8 @@ export async function buildSegment(
     metadata: points.map((p) => p.metadata),
     dir: opts.dir,
   };
-  return workers().run<BuildRequest, BuildResult>(request, [vectors.buffer as ArrayBuffer]);
+  const on = opts.background ? backgroundWorkers() : workers();
+  return on.run<BuildRequest, BuildResult>(request, [vectors.buffer as ArrayBuffer]);
 }
 
 export interface LoadSegmentOptions {
@@ -207,14 +223,18 @@ export async function loadSegment(
 export async function readSegmentPoints(
   path: string,
   expectedDigest: string | null,
+  opts: { background?: boolean } = {},
 ): Promise<{ header: UnpackResult['header']; points: SeqPoint[] }> {
-  const res = await unpack({
+  const request: UnpackRequest = {
     op: 'unpack',
     path,
     expectedDigest,
     graphPath: null,
     withVectors: true,
-  });
+  };
+  const res = opts.background
+    ? await backgroundWorkers().run<UnpackRequest, UnpackResult>(request)
+    : await unpack(request);
   const dim = res.header.dim;
   const points = res.ids.map((id, i) => ({
     id,

@@ -3,7 +3,9 @@
  * segment file, and hashing + unpacking a segment file before it is loaded. Runs only
  * inside a {@link WorkerPool}; the event loop that serves queries never does this.
  */
-import { parentPort } from 'node:worker_threads';
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
+import { parentPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { serializeError } from './worker-pool.ts';
 import type { CLOSE_WORKER, SerializedError } from './worker-pool.ts';
@@ -13,6 +15,18 @@ import type { BuildRequest, UnpackRequest } from './segment-jobs.ts';
 
 let busy = false;
 let closing = false;
+
+// A background worker (merges) lowers its own thread's CPU priority: on Linux,
+// setpriority on a thread id applies to that thread only. Best effort elsewhere.
+const nice = (workerData as { nice?: number } | null)?.nice;
+if (nice !== undefined) {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, nice);
+  } catch {
+    // no /proc (not Linux): the merge runs at normal priority
+  }
+}
 
 type Job = (BuildRequest | UnpackRequest) & { reply?: MessagePort };
 /** Memory left in this isolate after a job above which the worker should not stay warm. */

@@ -55,6 +55,8 @@ export class WorkerPool {
     size: number,
     private readonly idleMs = 30_000,
     private readonly heavyIdleMs = idleMs,
+    /** Given to each worker (`workerData`): e.g. `{ nice: 19 }` for background work. */
+    private readonly workerData: Record<string, unknown> = {},
   ) {
     this.entry = entry;
     this.size = Math.max(1, size);
@@ -123,7 +125,7 @@ export class WorkerPool {
   }
 
   private spawn(): Slot {
-    const worker = startIndexWorker(this.entry, {});
+    const worker = startIndexWorker(this.entry, this.workerData);
     let exited: () => void = () => undefined;
     const slot: Slot = {
       worker,

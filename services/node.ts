@@ -174,6 +174,7 @@ export async function startNode(
       searchThreads: config.query.searchThreads,
       url,
       log,
+      info: (msg: string, fields?: Record<string, unknown>) => logger.info(fields ?? {}, msg),
       onManifestApplied,
       onStorageError: () => metrics.storageErrors.inc(),
       ...(options.hooks ? { hooks: options.hooks } : {}),

@@ -101,10 +101,25 @@ export async function run(flags: BenchFlags): Promise<void> {
       natsUrl: nats.url,
       regions,
       dataDir: join(dir.path, node),
-      overrides: { ...defaults, http: { host: '127.0.0.1', port } },
+      overrides: {
+        ...defaults,
+        http: { host: '127.0.0.1', port },
+        // MERIDIAN_BENCH_LOG=info prints the services' seal and merge lines (diagnosis).
+        ...(process.env.MERIDIAN_BENCH_LOG
+          ? { log: { level: process.env.MERIDIAN_BENCH_LOG as 'info' } }
+          : {}),
+      },
     });
     const primary = await startProcess(spec('primary', 'p1', 'us-east', await freePort()));
     cleanups.push(() => primary.stop());
+    if (process.env.MERIDIAN_BENCH_LOG) {
+      const t0 = Date.now();
+      primary.proc.stdout!.on('data', (d: Buffer) => {
+        for (const line of d.toString().split('\n')) {
+          if (/seal|merge/.test(line)) console.log(`p1 +${Date.now() - t0} ms ${line}`);
+        }
+      });
+    }
     const follower = await startProcess(spec('follower', 'f1', 'eu-west', await freePort()));
     cleanups.push(() => follower.stop());
     const p = new JsonClient(primary.url, TEST_KEYS.admin, MAX_IN_FLIGHT);

@@ -34,6 +34,8 @@ export interface PrimaryOptions extends Omit<ReplicaOptions, 'role'> {
   seal?: Partial<SealPolicy>;
   /** How often the primary checks seal thresholds (ms). */
   sealCheckMs?: number;
+  /** Routine lines: each seal and merge (info level); `log` when not given. */
+  info?: (msg: string, fields?: Record<string, unknown>) => void;
   /** How often it publishes its commit position (ms). */
   beaconMs?: number;
   /** Default timeout of `semi-sync` and `sync` acknowledgements (ms). */
@@ -104,6 +106,7 @@ export class Primary {
       committedSeq: () => this.beacon.position.seq,
       writable: () => this.lease.held,
       ...(opts.log ? { log: opts.log } : {}),
+      ...(opts.info ? { info: opts.info } : {}),
     });
   }
 

@@ -98,6 +98,8 @@ export class Sealer {
       /** False while this primary may not take writes (it lost its lease): no seal then. */
       writable?: () => boolean;
       log?: (msg: string, fields?: Record<string, unknown>) => void;
+      /** Routine lines (each seal and merge); `log` when not given. */
+      info?: (msg: string, fields?: Record<string, unknown>) => void;
       applyTimeoutMs?: number;
     },
   ) {}
@@ -166,7 +168,9 @@ export class Sealer {
         const since = this.oldestUnsealed.get(key) ?? now;
         this.oldestUnsealed.set(key, since);
         if (size >= this.o.policy.maxPoints || now - since >= this.o.policy.maxAgeMs) {
-          await this.seal(s.settings.name, s.generation.model).catch(() => undefined);
+          await this.seal(s.settings.name, s.generation.model).catch((err: unknown) =>
+            this.o.log?.('seal failed', { collection: s.settings.name, err: String(err) }),
+          );
         }
       }
       this.mergeInBackground(s.settings.name, s.generation.model);
@@ -272,6 +276,15 @@ export class Sealer {
     );
     // After a cut seal the oldest unsealed write is older still: the clock keeps running.
     if (covers === upTo) this.oldestUnsealed.set(key, snapshotAt);
+    (this.o.info ?? this.o.log)?.('sealed', {
+      collection,
+      generation,
+      version: next.version,
+      points: snap.upserts.length,
+      deletes: snap.deletes.length,
+      coversSeq: next.coversSeq,
+      ms: Date.now() - snapshotAt,
+    });
     this.stats.seals++;
     this.stats.sealedPoints += snap.upserts.length;
     this.mergeInBackground(collection, generation);
@@ -335,14 +348,15 @@ export class Sealer {
       const best = new Map<string, SeqPoint>();
       for (const ref of plan.segments) {
         const path = join(this.o.dataDir, 'segments', ref.digest);
-        for (const p of (await readSegmentPoints(path, ref.digest)).points) {
+        const read = await readSegmentPoints(path, ref.digest, { background: true });
+        for (const p of read.points) {
           const w = best.get(p.id);
           if ((w && w.seq >= p.seq) || (dropped.get(p.id) ?? -1) > p.seq) continue;
           best.set(p.id, p);
         }
       }
       const live = [...best.values()];
-      const merged = live.length > 0 ? await this.buildAndUpload(s, live) : null;
+      const merged = live.length > 0 ? await this.buildAndUpload(s, live, true) : null;
       await this.onMergeBuilt?.();
       if (this.stopped) return last;
       const next = await this.exclusive(collection, generation, () =>
@@ -352,7 +366,7 @@ export class Sealer {
       last = next;
       this.stats.merges++;
       this.stats.mergedPoints += live.length;
-      this.o.log?.('segments merged', {
+      (this.o.info ?? this.o.log)?.('segments merged', {
         collection,
         generation,
         reason: plan.reason,
@@ -391,8 +405,13 @@ export class Sealer {
     );
   }
 
-  private async buildAndUpload(s: ServedGeneration, points: SeqPoint[]): Promise<ManifestSegment> {
+  private async buildAndUpload(
+    s: ServedGeneration,
+    points: SeqPoint[],
+    background = false,
+  ): Promise<ManifestSegment> {
     const built = await buildSegment(points, {
+      background,
       collection: s.settings.name,
       generation: s.generation.model,
       dim: s.generation.dim,
