@@ -19,8 +19,6 @@ import { checkCollectionName, checkInt, checkModel } from './validation.ts';
  * a multi-row insert per batch. ON CONFLICT DO NOTHING stores a redelivered seq once;
  * unlike INSERT OR IGNORE it only skips key conflicts, never a NOT NULL or CHECK failure.
  */
-const insertStatements = new WeakMap<OpenedDb, ReturnType<typeof prepareInsert>>();
-
 function prepareInsert(db: CatalogDb) {
   return db
     .insert(walLog)
@@ -34,22 +32,14 @@ function prepareInsert(db: CatalogDb) {
     .prepare();
 }
 
-function insertStatement(conn: OpenedDb): ReturnType<typeof prepareInsert> {
-  let stmt = insertStatements.get(conn);
-  if (stmt === undefined) {
-    stmt = prepareInsert(conn.db);
-    insertStatements.set(conn, stmt);
-  }
-  return stmt;
-}
-
 /**
  * The other two statements of every append, prepared once per connection too: building
  * them with drizzle's query builder on each call cost about 0.4 ms a WAL entry (CPU
  * profile at 500 single-point writes/s, issue 12), more than the commit itself.
  */
-function prepareAppendReads(db: CatalogDb) {
+function prepareAppend(db: CatalogDb) {
   return {
+    insert: prepareInsert(db),
     coversSeq: db
       .select({ coversSeq: manifests.coversSeq })
       .from(replicaState)
@@ -80,12 +70,12 @@ function prepareAppendReads(db: CatalogDb) {
   };
 }
 
-const appendStatements = new WeakMap<OpenedDb, ReturnType<typeof prepareAppendReads>>();
+const appendStatements = new WeakMap<OpenedDb, ReturnType<typeof prepareAppend>>();
 
-function appendStatement(conn: OpenedDb): ReturnType<typeof prepareAppendReads> {
+function appendStatement(conn: OpenedDb): ReturnType<typeof prepareAppend> {
   let stmts = appendStatements.get(conn);
   if (stmts === undefined) {
-    stmts = prepareAppendReads(conn.db);
+    stmts = prepareAppend(conn.db);
     appendStatements.set(conn, stmts);
   }
   return stmts;
@@ -125,7 +115,7 @@ export function appendWal(conn: OpenedDb, entries: ReadonlyArray<WalLogEntry>): 
       }
       return r.seq > bound;
     });
-    const insert = insertStatement(conn);
+    const insert = stmts.insert;
     let added = 0;
     for (const row of fresh) added += insert.run({ ...row }).changes;
     stmts.advance.run({ key: WAL_STORED_SEQ_KEY, value: String(maxSeq) });

@@ -286,11 +286,12 @@ async function streamAt(o: {
   ids: () => string;
 }): Promise<RateResult> {
   const pids = { primary: o.primary.proc.pid!, follower: o.follower.proc.pid!, nats: o.natsPid };
-  const cpu0 = {
+  const cpuAll = async () => ({
     primary: await cpuMs(pids.primary),
     follower: await cpuMs(pids.follower),
     nats: await cpuMs(pids.nats),
-  };
+  });
+  const cpu0 = await cpuAll();
   const wal0 = await o.walBytes();
   const sealer0 = await sealerCounts(o.p);
   const acks: number[] = [];
@@ -402,11 +403,7 @@ async function streamAt(o: {
   const elapsed = (performance.now() - t0) / 1000;
   running = false;
   await Promise.all([lagProbe, queryLoad, memWatch]);
-  const cpu1 = {
-    primary: await cpuMs(pids.primary),
-    follower: await cpuMs(pids.follower),
-    nats: await cpuMs(pids.nats),
-  };
+  const cpu1 = await cpuAll();
   const wal1 = await o.walBytes();
   const sealer1 = await sealerCounts(o.p);
   const d = (k: string): number => (sealer1[k] ?? 0) - (sealer0[k] ?? 0);
