@@ -653,6 +653,7 @@ export async function run(flags: BenchFlags): Promise<void> {
   };
   try {
     // `npm run bench -- replication ship-only`: the ship, bootstrap and memory sections.
+    // `… lag-only`: the lag section alone.
     const lag = flags.rest.includes('ship-only') ? null : await lagSection(flags.quick, cleanups);
     await cleanupAll();
     if (lag)
@@ -668,6 +669,11 @@ export async function run(flags: BenchFlags): Promise<void> {
           lost: lag.lost,
         },
       ]);
+    // `npm run bench -- replication lag-only`: the lag section alone (a quick A/B).
+    if (lag && flags.rest.includes('lag-only')) {
+      await writeResult(flags.out, { suite: 'replication', machine: await machineInfo(), lag });
+      return;
+    }
 
     const { result: ship, ctx } = await shipSection(flags.quick, cleanups);
     printTable('ship: follower applies a sealed segment vs rebuilding it', [
