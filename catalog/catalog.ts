@@ -2,7 +2,7 @@
  * The `Catalog` facade: one open SQLite file and every command and lookup the rest of
  * Meridian needs. Each method is one transaction; the work lives in per-concern files.
  */
-import { open } from 'node:fs/promises';
+import { open, realpath } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import * as collectionOps from './collections.ts';
 import { CatalogError } from './errors.ts';
@@ -46,8 +46,9 @@ export function openCatalog(path: string, options: CatalogOptions = {}): Catalog
  */
 export class Catalog {
   #conn: OpenedDb | null;
-  /** The catalog file. */
+  /** SQLite's WAL file, kept open for {@link syncWalLog}. */
   #walFile: Promise<FileHandle | null> | null = null;
+  /** The catalog file. */
   readonly path: string;
 
   /** Use {@link openCatalog}. */
@@ -238,10 +239,6 @@ export class Catalog {
   }
 
   /**
-   * Highest WAL seq ever stored by `appendWal` (0 when none): resume the WAL after it.
-   * With a collection: the highest seq of that collection's entries.
-   */
-  /**
    * Makes every WAL log row committed so far durable: an fdatasync of SQLite's WAL file,
    * on the thread pool (the commits themselves run with `synchronous=NORMAL`, which
    * survives a process crash, not an OS crash). See decision 0016.
@@ -249,10 +246,13 @@ export class Catalog {
   async syncWalLog(): Promise<void> {
     if (this.path === ':memory:' || this.#conn === null) return;
     // Kept open: SQLite keeps its WAL file (same inode) while a connection is open.
-    this.#walFile ??= open(`${this.path}-wal`, 'r').catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return null; // nothing written since the database opened
-      throw err;
-    });
+    // SQLite names its WAL after the database's real path (it follows symlinks).
+    this.#walFile ??= realpath(this.path)
+      .then((real) => open(`${real}-wal`, 'r'))
+      .catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return null; // nothing written since the database opened
+        throw err;
+      });
     const fh = await this.#walFile.catch((err: unknown) => {
       this.#walFile = null;
       throw err;
@@ -270,6 +270,10 @@ export class Catalog {
     }
   }
 
+  /**
+   * Highest WAL seq ever stored by `appendWal` (0 when none): resume the WAL after it.
+   * With a collection: the highest seq of that collection's entries.
+   */
   storedWalSeq(collection?: string): number {
     return walLogOps.storedWalSeq(this.#c, collection);
   }

@@ -56,9 +56,12 @@ export function localPointReadRoutes(
     const { points, missing: _missing, ...report } = await getLocal(o.ctx, name, body);
     const point = points[0];
     if (!point) {
+      // The report says how far this replica was, so "not here yet" can be told from
+      // "deleted": compare its appliedSeq with the write's seq.
       throw new ApiError(
         'not_found',
-        `no point ${JSON.stringify(id)} in ${name} on ${report.region}/${report.node} at version ${report.version} (it is absent or deleted there)`,
+        `no point ${JSON.stringify(id)} in ${name} on ${report.region}/${report.node} at version ${report.version}, appliedSeq ${report.appliedSeq} (it is absent or deleted there)`,
+        report,
       );
     }
     return c.json({ point, ...report } satisfies GetPointResponse);

@@ -8,6 +8,7 @@ import type { Replica } from '../replica/replica.ts';
 import type { ServedGeneration } from '../replica/views.ts';
 import { join } from 'node:path';
 import { SyncError } from '../errors.ts';
+import { decodeWalEntry } from '../wal-codec.ts';
 import { planAll, planMerge } from './merge-policy.ts';
 import type { MergePlan } from './merge-policy.ts';
 
@@ -203,7 +204,9 @@ export class Sealer {
    * admin's full compaction). Runs after any merge under way; seals go on meanwhile.
    */
   compact(collection: string, generation: string): Promise<Manifest | null> {
-    return this.merge(collection, generation, (m) => planAll(m));
+    // Once: seals that land while it runs are kept beside the merged segment, and a plan
+    // made again would rebuild the whole collection after every one of them.
+    return this.merge(collection, generation, (m) => planAll(m), true);
   }
 
   private async exclusive(
@@ -249,14 +252,20 @@ export class Sealer {
       )
       .catch(() => undefined);
     const upTo = this.o.replica.appliedSeq;
-    // Every write the snapshot leaves in the memtable arrived after this moment.
+    // Every write a seal leaves unsealed arrived after this moment.
     const snapshotAt = Date.now();
-    const snap = cutAt(await s.view.snapshot(upTo), this.o.policy.maxPoints, upTo);
-    if (snap.upserts.length === 0 && snap.deletes.length === 0) return null;
     const prev = await this.prev(collection, generation);
+    const from = prev.manifest?.coversSeq ?? 0;
+    // A seal takes at most maxPoints points (the oldest entries): each build stays bounded,
+    // and a memtable that grew while seals were behind drains one bounded seal after another.
+    const snap = sealContent(
+      this.o.replica.catalog.walEntriesAfter(collection, generation, from),
+      from,
+      upTo,
+      this.o.policy.maxPoints,
+    );
+    if (snap.entries === 0) return null;
     const key = `${collection}\u0000${generation}`;
-    // A seal takes at most maxPoints entries (the oldest): each build stays bounded, and a
-    // memtable that grew while seals were behind drains one bounded seal after another.
     const covers = snap.upTo;
     this.checkNoHole(key, collection, generation, prev.manifest?.coversSeq ?? 0, covers);
     const segments = [...(prev.manifest?.segments ?? [])];
@@ -319,11 +328,12 @@ export class Sealer {
     collection: string,
     generation: string,
     plan: (m: Manifest) => MergePlan | null,
+    once = false,
   ): Promise<Manifest | null> {
     const key = `${collection}\u0000${generation}`;
     const before = this.merging.get(key)?.catch(() => null) ?? Promise.resolve(null);
     const run: Promise<Manifest | null> = before
-      .then(() => this.mergeNow(collection, generation, plan))
+      .then(() => this.mergeNow(collection, generation, plan, once))
       .finally(() => {
         if (this.merging.get(key) === run) this.merging.delete(key);
       });
@@ -335,6 +345,7 @@ export class Sealer {
     collection: string,
     generation: string,
     planOf: (m: Manifest) => MergePlan | null,
+    once: boolean,
   ): Promise<Manifest | null> {
     let last: Manifest | null = null;
     for (;;) {
@@ -375,6 +386,7 @@ export class Sealer {
         purged: plan.purge.length,
         version: next.version,
       });
+      if (once) return last;
     }
   }
 
@@ -479,31 +491,48 @@ function keyOf(s: ServedGeneration): string {
 }
 
 /**
- * The oldest writes of a memtable snapshot, at most `max` entries, cut at a seq boundary
- * (the entries of one WAL entry stay together, so one entry may pass `max`): a seal may
- * cover a prefix of the WAL only. `upTo` is the last seq taken.
+ * What a seal covers, read from the WAL log (every entry above the last manifest's
+ * `coversSeq` is there, in seq order, once the replica's position passed it): the entries
+ * in (from, upTo], cut after the entry that brings the count to `max` points (one entry is
+ * never split), and of those the newest write of each id — an upsert becomes a segment
+ * point, a delete a tombstone. Built from the log, not from the memtable: the memtable
+ * keeps only each id's newest write, and that may lie past the cut while an older one
+ * below it (a delete) must still be sealed, or the manifest would claim to cover it and
+ * every replica would trim it (issue 12 review).
  */
-export function cutAt(
-  snap: { upserts: SeqPoint[]; deletes: Tombstone[] },
+export function sealContent(
+  rows: ReadonlyArray<{ seq: number; payload: Uint8Array }>,
+  from: number,
+  upTo: number,
   max: number,
-  upTo = Number.POSITIVE_INFINITY,
-): { upserts: SeqPoint[]; deletes: Tombstone[]; upTo: number } {
-  const all = [
-    ...snap.upserts.map((p) => ({ seq: p.seq, p, d: null as Tombstone | null })),
-    ...snap.deletes.map((d) => ({ seq: d.seq, p: null as SeqPoint | null, d })),
-  ].sort((a, b) => a.seq - b.seq);
-  if (all.length <= max) {
-    const last = all.length > 0 ? all[all.length - 1]!.seq : 0;
-    return { ...snap, upTo: Number.isFinite(upTo) ? upTo : last };
+): { upserts: SeqPoint[]; deletes: Tombstone[]; upTo: number; entries: number } {
+  const newest = new Map<string, SeqPoint | Tombstone>();
+  let count = 0;
+  let covers = upTo;
+  let entries = 0;
+  for (const row of rows) {
+    if (row.seq <= from || row.seq > upTo) continue;
+    const e = decodeWalEntry(row.payload);
+    entries++;
+    if (e.op === 'upsert') {
+      for (const p of e.points) newest.set(p.id, { ...p, seq: row.seq });
+      count += e.points.length;
+    } else {
+      for (const id of e.ids) newest.set(id, { id, seq: row.seq });
+      count += e.ids.length;
+    }
+    if (count >= max) {
+      covers = row.seq;
+      break;
+    }
   }
-  let end = Math.max(1, max);
-  while (end < all.length && all[end]!.seq === all[end - 1]!.seq) end++;
-  const taken = all.slice(0, end);
-  return {
-    upserts: taken.flatMap((x) => (x.p ? [x.p] : [])),
-    deletes: taken.flatMap((x) => (x.d ? [x.d] : [])),
-    upTo: taken[taken.length - 1]!.seq,
-  };
+  const upserts: SeqPoint[] = [];
+  const deletes: Tombstone[] = [];
+  for (const w of newest.values()) {
+    if ('vector' in w) upserts.push(w);
+    else deletes.push(w);
+  }
+  return { upserts, deletes, upTo: covers, entries };
 }
 
 /** Tombstones of both lists, one per id, the newest seq kept. */

@@ -202,6 +202,10 @@ export class Replica {
     const { name } = served.settings;
     const { model } = served.generation;
     const target = this.o.readSeq?.() ?? this.appliedSeq;
+    // A primary's own writes posted to the lost thread must come again from the WAL, not
+    // be skipped as already applied (review of issue 12): forget them all; a second
+    // apply of a write changes nothing.
+    this.ownWrites.clear();
     for (let attempt = 0; !this.stopped; attempt++) {
       try {
         const m = this.o.catalog.appliedManifest(name, model);
@@ -416,7 +420,11 @@ export class Replica {
    */
   private requestDurable(seq: number): void {
     this.syncWanted = Math.max(this.syncWanted, seq);
-    this.syncing ??= this.syncLoop().finally(() => (this.syncing = null));
+    this.syncing ??= this.syncLoop().finally(() => {
+      this.syncing = null;
+      // A request that came after the loop's last check starts it again.
+      if (!this.stopped && this.syncWanted > this.durable) this.requestDurable(this.syncWanted);
+    });
   }
 
   private async syncLoop(): Promise<void> {

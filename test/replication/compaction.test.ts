@@ -78,6 +78,37 @@ describe('compaction', () => {
     await expectServes('cmp', live);
   });
 
+  it('a full compaction runs once: seals that land meanwhile stay beside its segment', async () => {
+    const p = primary.node;
+    await p.createCollection({ name: 'once', dim: DIM, metric: 'l2', model: 'm@1' });
+    const live = new Map<string, number>();
+    for (const [round, n] of [100, 20, 3].entries()) await sealRound('once', live, round * 1000, n);
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let built!: () => void;
+    const reachedHold = new Promise<void>((r) => (built = r));
+    p.sealer.onMergeBuilt = async () => {
+      built();
+      await held;
+    };
+    let compacted: Promise<unknown> = Promise.resolve();
+    try {
+      compacted = p.compact('once');
+      await reachedHold;
+      await sealRound('once', live, 5000, 5);
+      await sealRound('once', live, 6000, 6);
+    } finally {
+      p.sealer.onMergeBuilt = null;
+      release();
+    }
+    await compacted;
+    // Under a steady stream a compaction that planned again after each publish would
+    // never end; it publishes once and keeps the two seals.
+    const m = p.catalog.appliedManifest('once', 'm@1')!;
+    expect(m.segments.map((x) => x.count)).toEqual([98 + 18 + 1, 3, 4]);
+    await expectServes('once', live);
+  });
+
   it('merges a tier of small segments and leaves the large segment alone', async () => {
     const p = primary.node;
     await p.createCollection({ name: 'tier', dim: DIM, metric: 'l2', model: 'm@1' });

@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isSyncError } from '../../sync/index.ts';
 import type { Primary } from '../../sync/index.ts';
-import { cutAt } from '../../sync/primary/sealer.ts';
+import { sealContent } from '../../sync/primary/sealer.ts';
+import { encodeWalEntry } from '../../sync/wal-codec.ts';
 import { startPrimary, stopAll } from '../harness/cluster.ts';
 import type { NodeHandle } from '../harness/cluster.ts';
 import { startNatsServer } from '../harness/nats-server.ts';
@@ -19,30 +20,46 @@ const vec = (i: number) => [Math.cos(i), Math.sin(i), i % 7, 1];
 const batch = (from: number, n: number) =>
   Array.from({ length: n }, (_, i) => ({ id: `p${from + i}`, vector: vec(from + i) }));
 
-describe('cutAt', () => {
-  const pt = (seq: number) => ({
-    id: `s${seq}`,
+describe('sealContent', () => {
+  const c = { collection: 'c', generation: 'm@1' };
+  const up = (seq: number, ...ids: string[]) => ({
     seq,
-    vector: new Float32Array(DIM),
-    metadata: null,
+    payload: encodeWalEntry({
+      ...c,
+      op: 'upsert',
+      points: ids.map((id) => ({ id, vector: Float32Array.from([seq, 0, 0, 1]), metadata: null })),
+    }),
   });
-  it('keeps everything up to upTo when it fits', () => {
-    const snap = { upserts: [pt(3), pt(1)], deletes: [{ id: 'd', seq: 2 }] };
-    expect(cutAt(snap, 10, 9)).toMatchObject({ upTo: 9 });
-    expect(cutAt(snap, 10, 9).upserts).toHaveLength(2);
+  const del = (seq: number, ...ids: string[]) => ({
+    seq,
+    payload: encodeWalEntry({ ...c, op: 'delete', ids }),
   });
-  it('takes the oldest entries, never splitting one seq', () => {
-    const snap = {
-      upserts: [pt(5), pt(1), pt(2), pt(2), pt(2), pt(4)],
-      deletes: [{ id: 'd', seq: 3 }],
-    };
-    const cut = cutAt(snap, 2, 9);
-    expect(cut.upTo).toBe(2);
-    expect(cut.upserts.map((p) => p.seq)).toEqual([1, 2, 2, 2]);
-    expect(cut.deletes).toEqual([]);
-    const more = cutAt(snap, 5, 9);
-    expect(more.upTo).toBe(3);
-    expect(more.deletes).toEqual([{ id: 'd', seq: 3 }]);
+
+  it('takes every entry in (from, upTo] when it fits, the newest write of each id', () => {
+    const rows = [up(1, 'a'), up(2, 'b'), del(3, 'a'), up(4, 'b'), up(9, 'z')];
+    const got = sealContent(rows, 1, 4, 100);
+    expect(got.upTo).toBe(4);
+    expect(got.entries).toBe(3);
+    expect(got.upserts.map((p) => [p.id, p.seq])).toEqual([['b', 4]]);
+    expect(got.deletes).toEqual([{ id: 'a', seq: 3 }]);
+  });
+
+  it('cuts after the entry that reaches max points, never inside one', () => {
+    const rows = [up(1, 'a', 'b'), up(2, 'c', 'd', 'e'), up(3, 'f')];
+    const got = sealContent(rows, 0, 3, 4);
+    expect(got.upTo).toBe(2);
+    expect(got.upserts.map((p) => p.id)).toEqual(['a', 'b', 'c', 'd', 'e']);
+  });
+
+  it('seals a delete below the cut although the id was written again above it', () => {
+    // Review finding: from a memtable (newest write per id) the delete of x at 20 was
+    // gone, the manifest covered it anyway, and replicas brought an older copy of x back.
+    const rows = [del(20, 'x'), ...Array.from({ length: 400 }, (_, i) => up(21 + i, `f${i}`))];
+    rows.push(up(500, 'x'));
+    const got = sealContent(rows, 0, 500, 300);
+    expect(got.upTo).toBe(319); // the delete and 299 fillers make 300
+    expect(got.deletes).toEqual([{ id: 'x', seq: 20 }]);
+    expect(got.upserts.some((p) => p.id === 'x')).toBe(false);
   });
 });
 

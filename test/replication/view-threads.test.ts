@@ -69,3 +69,51 @@ describe("a replica's view thread", () => {
     expect((await view.search(vec(5), { k: 2 })).map((h) => h.id)).toContain('late');
   });
 });
+
+describe("a primary's view thread rebuilt while its WAL follower lags", () => {
+  it('gets the writes it had applied from the WAL again, not skipped as already applied', async () => {
+    // Review of issue 12: the primary skips its own writes when its WAL follower brings
+    // them back. A write posted to the lost thread, not yet in the WAL log when the
+    // rebuild read it, must still reach the new thread.
+    const own = await startNatsServer();
+    let hold: Promise<void> | null = null;
+    const p2 = await startPrimary({
+      natsUrl: own.url,
+      region: 'us-east',
+      node: 'p2',
+      regions: ['us-east'],
+      searchThreads: 1,
+      hooks: {
+        beforeWalBatch: async () => {
+          if (hold) await hold;
+        },
+      },
+    });
+    try {
+      const p = p2.node;
+      await p.createCollection({ name: 'lag', dim: 4, metric: 'l2', model: 'm@1' });
+      await p.upsert('lag', [{ id: 'first', vector: [1, 0, 0, 0] }]);
+      let release!: () => void;
+      hold = new Promise<void>((r) => (release = r));
+      await p.upsert('lag', [{ id: 'held', vector: [0, 1, 0, 0] }]);
+      const view = p.replica.served('lag')!.view;
+      expect((await view.search([0, 1, 0, 0], { k: 1 }))[0]!.id).toBe('held');
+
+      const host = p.replica.viewHost as ThreadViewHost;
+      host.fault();
+      await expect.poll(() => view.unavailableReason, { timeout: 10_000 }).not.toBeNull();
+      // The new thread serves again and the rebuild has read the WAL log (without 'held')
+      // and waits for the position: only now does the WAL follower deliver 'held'.
+      await expect.poll(() => host.serving, { timeout: 10_000 }).toBe(1);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(view.unavailableReason).not.toBeNull();
+      release();
+      hold = null;
+      await expect.poll(() => view.unavailableReason, { timeout: 30_000 }).toBeNull();
+      const ids = (await view.search([0, 1, 0, 0], { k: 2 })).map((h) => h.id);
+      expect(ids).toEqual(['held', 'first']);
+    } finally {
+      await stopAll([p2], [own]);
+    }
+  });
+});
