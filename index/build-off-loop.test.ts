@@ -82,7 +82,7 @@ describe('background builds (merges, decision 0015)', () => {
       };
       expect(await threadNices()).not.toContain(19);
       let done = false;
-      const build = buildSegment(makePoints(20_000, 32, 5), opts).then((b) => {
+      const build = buildSegment(makePoints(8_000, 32, 5), opts).then((b) => {
         done = true;
         return b;
       });
@@ -94,7 +94,7 @@ describe('background builds (merges, decision 0015)', () => {
       const built = await build;
       expect(seen).toBe(true);
       const { segment } = await loadSegment(built.path, { expectedDigest: built.digest });
-      expect(segment.count).toBe(20_000);
+      expect(segment.count).toBe(8_000);
     },
   );
 });

@@ -54,7 +54,7 @@ function check(view: IndexView, state: SealedState): void {
 }
 
 describe('incremental install', () => {
-  for (const seed of [1, 2, 3]) {
+  for (const seed of [1, 2]) {
     it(`marks exactly the newest copy of each id through a random life (seed ${seed})`, async () => {
       const r = rng(seed);
       const view = new IndexView({ dim, metric: 'l2' });

@@ -13,8 +13,8 @@ import type { NatsServerHandle } from '../harness/nats-server.ts';
 import { waitFor } from '../harness/wait-for.ts';
 
 const DIM = 16;
-const STREAM_MS = 40_000;
-const MAX_AGE_MS = 1_500;
+const STREAM_MS = 30_000;
+const MAX_AGE_MS = 1_000;
 const WRITE_EVERY_MS = 20;
 const POINTS_PER_WRITE = 5;
 const vec = (i: number) => Array.from({ length: DIM }, (_, j) => Math.sin(i * 0.37 + j * 1.3));
