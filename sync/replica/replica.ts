@@ -92,6 +92,7 @@ export class Replica {
   /** The position whose WAL log rows are on disk (fsynced): what acks may count. */
   private durable = 0;
   private syncWanted = 0;
+  private syncEpoch = 0;
   private syncing: Promise<void> | null = null;
   private heartbeat: HeartbeatPublisher | null = null;
   private readonly pending = new Map<string, Manifest>();
@@ -419,7 +420,14 @@ export class Replica {
    * position.
    */
   private requestDurable(seq: number): void {
-    this.syncWanted = Math.max(this.syncWanted, seq);
+    // In a leaf region the position can step back (a collection placed here later starts
+    // lower): rows stored on the way up again are not synced yet, and a sync already under
+    // way must not count for them (review of issue 12).
+    if (seq < this.syncWanted) {
+      this.syncEpoch++;
+      this.durable = Math.min(this.durable, seq);
+    }
+    this.syncWanted = seq;
     this.syncing ??= this.syncLoop().finally(() => {
       this.syncing = null;
       // A request that came after the loop's last check starts it again.
@@ -430,6 +438,7 @@ export class Replica {
   private async syncLoop(): Promise<void> {
     while (!this.stopped && this.syncWanted > this.durable) {
       const target = this.syncWanted;
+      const epoch = this.syncEpoch;
       try {
         await this.o.catalog.syncWalLog();
       } catch (err) {
@@ -437,6 +446,7 @@ export class Replica {
         await new Promise((r) => setTimeout(r, 100));
         continue;
       }
+      if (epoch !== this.syncEpoch) continue; // the position stepped back meanwhile
       this.durable = Math.max(this.durable, target);
       // A primary announces its commit position after each write already.
       if (!this.o.readSeq) this.heartbeat?.announce(this.region, this.node, this.announcedSeq());
