@@ -100,7 +100,10 @@ export async function launchCluster(o: LaunchOptions): Promise<LaunchedCluster> 
     };
     for (const r of t.regions) {
       await port(`${r.name}.nats`, r.ports.nats);
-      await port(`${r.name}.router`, r.ports.router);
+      // No port is reserved for a router unless the topology fixes one: it binds port 0
+      // and reports its URL. A port picked free early can be taken (an outgoing
+      // connection's ephemeral port) before the router, started last, binds it.
+      ports.set(`${r.name}.router`, r.ports.router);
       await port(`${r.name}.follower`, r.ports.follower);
       if (r.primary) {
         await port(`${r.name}.leafnodes`, r.ports.leafnodes);
@@ -191,11 +194,14 @@ export async function launchCluster(o: LaunchOptions): Promise<LaunchedCluster> 
       beaconMs: 100,
       log: { level: (process.env.MERIDIAN_CLUSTER_LOG_LEVEL ?? 'warn') as 'warn' },
     });
-    const startService = async (name: string, cfg: ServiceConfigInput) => {
+    const startService = async (name: string, cfg: ServiceConfigInput): Promise<Service> => {
       const file = join(o.baseDir, `${name}.json`);
       await writeFile(file, JSON.stringify(cfg, null, 2));
-      services.push(await spawnService(name, file, join(o.baseDir, 'logs', `${name}.log`)));
+      const service = await spawnService(name, file, join(o.baseDir, 'logs', `${name}.log`));
+      services.push(service);
+      return service;
     };
+    const routerUrls = new Map<string, string>();
     const primaryPort = ports.get(`${hub.name}.primary`)!;
     say(`starting the primary in ${hub.name}`);
     await startService(`${hub.name}-primary`, {
@@ -216,7 +222,7 @@ export async function launchCluster(o: LaunchOptions): Promise<LaunchedCluster> 
           http: { host: '127.0.0.1', port: ports.get(`${r.name}.follower`)! },
           dataDir: join(o.baseDir, `${r.name}-follower`),
         });
-        await startService(`${r.name}-router`, {
+        const router = await startService(`${r.name}-router`, {
           ...common(r.name),
           role: 'router',
           node: 'router',
@@ -229,6 +235,7 @@ export async function launchCluster(o: LaunchOptions): Promise<LaunchedCluster> 
             urlOverrides: overrides.get(r.name)!,
           },
         });
+        routerUrls.set(r.name, router.url);
       }),
     );
 
@@ -236,7 +243,7 @@ export async function launchCluster(o: LaunchOptions): Promise<LaunchedCluster> 
       name: r.name,
       primary: r.primary,
       natsUrl: `nats://127.0.0.1:${ports.get(`${r.name}.nats`)!}`,
-      routerUrl: `http://127.0.0.1:${ports.get(`${r.name}.router`)!}`,
+      routerUrl: routerUrls.get(r.name)!,
       followerUrl: `http://127.0.0.1:${ports.get(`${r.name}.follower`)!}`,
       primaryUrl: r.primary ? `http://127.0.0.1:${primaryPort}` : null,
     }));
@@ -295,6 +302,11 @@ async function spawnService(name: string, configFile: string, logPath: string): 
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   proc.stderr!.pipe(log);
+  // The last lines it wrote, for the error if it exits before ready (the log file is in
+  // a temp dir that a failing test removes).
+  let tail = '';
+  const keep = (d: Buffer | string): void => void (tail = (tail + d.toString()).slice(-2_000));
+  proc.stderr!.on('data', keep);
   const ready = await new Promise<{ url: string }>((resolve, reject) => {
     const t = setTimeout(
       () => reject(new Error(`${name} did not become ready in 60 s (see ${logPath})`)),
@@ -302,10 +314,13 @@ async function spawnService(name: string, configFile: string, logPath: string): 
     );
     proc.once('exit', (code) => {
       clearTimeout(t);
-      reject(new Error(`${name} exited (${code}) before it was ready (see ${logPath})`));
+      reject(
+        new Error(`${name} exited (${code}) before it was ready (see ${logPath}): ${tail.trim()}`),
+      );
     });
     createInterface({ input: proc.stdout! }).on('line', (line) => {
       log.write(line + '\n');
+      keep(line + '\n');
       try {
         const e = JSON.parse(line) as { event?: string; url?: string };
         if (e.event === 'ready' && e.url) {
