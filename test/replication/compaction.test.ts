@@ -60,6 +60,26 @@ async function sealRound(
   await p.seal(collection);
 }
 
+/**
+ * Holds every merge after it is built and uploaded, before it takes the seal lock:
+ * `reachedHold` resolves when one gets there, `release` lets it (and later ones) go.
+ */
+function holdMerges(p: Primary): { reachedHold: Promise<void>; release: () => void } {
+  let open!: () => void;
+  const held = new Promise<void>((r) => (open = r));
+  let reached!: () => void;
+  const reachedHold = new Promise<void>((r) => (reached = r));
+  p.sealer.onMergeBuilt = async () => {
+    reached();
+    await held;
+  };
+  const release = (): void => {
+    p.sealer.onMergeBuilt = null;
+    open();
+  };
+  return { reachedHold, release };
+}
+
 describe('compaction', () => {
   it('a full compaction merges segments and tombstones into one that serves the same', async () => {
     const p = primary.node;
@@ -83,14 +103,7 @@ describe('compaction', () => {
     await p.createCollection({ name: 'once', dim: DIM, metric: 'l2', model: 'm@1' });
     const live = new Map<string, number>();
     for (const [round, n] of [100, 20, 3].entries()) await sealRound('once', live, round * 1000, n);
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    let built!: () => void;
-    const reachedHold = new Promise<void>((r) => (built = r));
-    p.sealer.onMergeBuilt = async () => {
-      built();
-      await held;
-    };
+    const { reachedHold, release } = holdMerges(p);
     let compacted: Promise<unknown> = Promise.resolve();
     try {
       compacted = p.compact('once');
@@ -98,7 +111,6 @@ describe('compaction', () => {
       await sealRound('once', live, 5000, 5);
       await sealRound('once', live, 6000, 6);
     } finally {
-      p.sealer.onMergeBuilt = null;
       release();
     }
     await compacted;
@@ -135,14 +147,7 @@ describe('compaction', () => {
     await p.createCollection({ name: 'busy', dim: DIM, metric: 'l2', model: 'm@1' });
     const live = new Map<string, number>();
     for (let round = 0; round < 3; round++) await sealRound('busy', live, round * 1000, 30);
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    let built!: () => void;
-    const reachedHold = new Promise<void>((r) => (built = r));
-    p.sealer.onMergeBuilt = async () => {
-      built();
-      await held;
-    };
+    const { reachedHold, release } = holdMerges(p);
     try {
       // The fourth segment of the tier starts a merge, which waits at the hold.
       await sealRound('busy', live, 3000, 30);
@@ -159,7 +164,6 @@ describe('compaction', () => {
         timeoutMs: 20_000,
       });
     } finally {
-      p.sealer.onMergeBuilt = null;
       release();
     }
     // The merge replaced its four segments and kept the two sealed meanwhile.
