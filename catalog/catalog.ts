@@ -218,10 +218,16 @@ export class Catalog {
 
   /**
    * Entries of one collection+generation with `seq > afterSeq`, ascending: what to replay
-   * into its memtable on start-up (pass the applied manifest's `coversSeq`).
+   * into its memtable on start-up (pass the applied manifest's `coversSeq`). `upTo` and
+   * `limit` bound what is read (a seal reads only the entries it may take).
    */
-  walEntriesAfter(collection: string, generation: string, afterSeq: number): StoredWalEntry[] {
-    return walLogOps.walEntriesAfter(this.#c, collection, generation, afterSeq);
+  walEntriesAfter(
+    collection: string,
+    generation: string,
+    afterSeq: number,
+    range: { upTo?: number; limit?: number } = {},
+  ): StoredWalEntry[] {
+    return walLogOps.walEntriesAfter(this.#c, collection, generation, afterSeq, range);
   }
 
   /** Which of `seqs` the local WAL log holds for collection+generation (a primary's seal check). */

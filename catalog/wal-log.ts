@@ -153,10 +153,14 @@ export function walEntriesAfter(
   collection: string,
   generation: string,
   afterSeq: number,
+  range: { upTo?: number; limit?: number } = {},
 ): StoredWalEntry[] {
   checkInt(afterSeq, 'afterSeq');
-  return readTx(conn, 'reading the wal log', () =>
-    conn.db
+  const { upTo, limit } = range;
+  if (upTo !== undefined) checkInt(upTo, 'upTo');
+  if (limit !== undefined) checkInt(limit, 'limit', 1);
+  return readTx(conn, 'reading the wal log', () => {
+    const q = conn.db
       .select()
       .from(walLog)
       .where(
@@ -164,11 +168,12 @@ export function walEntriesAfter(
           eq(walLog.collection, collection),
           eq(walLog.generation, generation),
           gt(walLog.seq, afterSeq),
+          upTo === undefined ? undefined : lte(walLog.seq, upTo),
         ),
       )
-      .orderBy(asc(walLog.seq))
-      .all(),
-  );
+      .orderBy(asc(walLog.seq));
+    return limit === undefined ? q.all() : q.limit(limit).all();
+  });
 }
 
 export function walHolds(

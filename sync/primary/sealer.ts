@@ -258,12 +258,15 @@ export class Sealer {
     const from = prev.manifest?.coversSeq ?? 0;
     // A seal takes at most maxPoints points (the oldest entries): each build stays bounded,
     // and a memtable that grew while seals were behind drains one bounded seal after another.
-    const snap = sealContent(
-      this.o.replica.catalog.walEntriesAfter(collection, generation, from),
-      from,
+    // It reads at most maxPoints entries (a backlog is not read whole by every seal that
+    // drains it); when it read that many, it covers no further than the last one it read.
+    const limit = Math.max(1, this.o.policy.maxPoints);
+    const rows = this.o.replica.catalog.walEntriesAfter(collection, generation, from, {
       upTo,
-      this.o.policy.maxPoints,
-    );
+      limit,
+    });
+    const readTo = rows.length === limit ? rows[rows.length - 1]!.seq : upTo;
+    const snap = sealContent(rows, from, readTo, this.o.policy.maxPoints);
     if (snap.entries === 0) return null;
     const key = `${collection}\u0000${generation}`;
     const covers = snap.upTo;
