@@ -14,7 +14,7 @@ import { DEFAULT_CHUNK_BYTES, chunkCountFor, chunkHeaders } from './segment-chun
 import { fetchSegment } from './segment-fetch.ts';
 import { uploadSegment } from './segment-upload.ts';
 import { ensureStreams } from './streams.ts';
-import { Subjects } from './subjects.ts';
+import { Streams, Subjects } from './subjects.ts';
 
 /** Chunk subjects carry a collection; these tests use one. */
 const SEG_COLLECTION = 'docs';
@@ -237,6 +237,38 @@ describe('fetchSegment', () => {
     });
     expect(res.resumedFrom).toBe(1);
     expect((await readFile(destPath)).equals(seg.data)).toBe(true);
+  });
+
+  it('holds at most `window` chunks: the server delivers no further ahead of the writer', async () => {
+    // nats.js's consume() pulls again as chunks arrive, not as they are written: a slow
+    // writer then had nearly the whole segment delivered into memory at once.
+    const seg = await segment(64 * 16 * 1024);
+    await uploadSegment(link.js, link.jsm, {
+      collection: SEG_COLLECTION,
+      digest: seg.digest,
+      path: seg.path,
+      chunkBytes: 16 * 1024,
+    });
+    const window = 8;
+    let maxAhead = 0;
+    const res = await fetchSegment(link.js, {
+      collection: SEG_COLLECTION,
+      digest: seg.digest,
+      destPath: dest(),
+      window,
+      onChunk: async (index) => {
+        await new Promise((r) => setTimeout(r, 5)); // a slow disk
+        if (index % 8 !== 0) return;
+        for await (const c of await link.jsm.consumers.list(Streams.segments)) {
+          if (c.config.filter_subject !== Subjects.segment(SEG_COLLECTION, seg.digest)) continue;
+          // Chunks the server sent minus the chunks written (index + 1 of them so far).
+          maxAhead = Math.max(maxAhead, c.delivered.consumer_seq - (index + 1));
+        }
+      },
+    });
+    expect(res.chunks).toBe(64);
+    expect(maxAhead).toBeGreaterThan(0);
+    expect(maxAhead).toBeLessThanOrEqual(window);
   });
 
   it('completes a fetch across a nats-server restart in the middle of it', async () => {

@@ -10,8 +10,8 @@ import type { Hash } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { DeliverPolicy } from 'nats';
-import type { ConsumerMessages, JetStreamClient, JsMsg } from 'nats';
+import { AckPolicy, DeliverPolicy, nanos, nuid } from 'nats';
+import type { Consumer, ConsumerMessages, JetStreamClient, JsMsg } from 'nats';
 import { SyncError, fromNatsError } from './errors.ts';
 import {
   DEFAULT_WINDOW,
@@ -110,8 +110,7 @@ export async function fetchSegment(
       badCopies++;
       await partial.reset();
     }
-    const messages = await openChunkStream(js, opts, partial.progress.streamSeq + 1, window);
-    const outcome = await readChunks(messages, partial, opts, timeoutMs, () => badCopies++);
+    const outcome = await readChunks(js, partial, opts, window, timeoutMs, () => badCopies++);
     if (outcome === 'done') return done(partial, resumedFrom, ms());
     if (outcome === 'stopped') {
       throw new SyncError('stopped', `fetch of segment ${opts.digest} aborted`, {
@@ -126,12 +125,6 @@ export async function fetchSegment(
         `segment ${opts.digest}: no copy on the stream matches its digest (${badCopies} bad)`,
         { transient: true, details: { digest: opts.digest, badCopies } },
       );
-    }
-    if (outcome === 'ended') {
-      throw new SyncError('nats_unavailable', `segment ${opts.digest}: the chunk stream ended`, {
-        transient: true,
-        details: { digest: opts.digest, nextIndex: partial.progress.nextIndex },
-      });
     }
     // Nothing worth resuming: leave no empty partial behind.
     if (partial.progress.nextIndex === 0) await partial.discard();
@@ -150,87 +143,176 @@ function done(partial: PartialCopy, resumedFrom: number, ms: number): FetchSegme
   return { path: partial.destPath, bytes: totalBytes, chunks: count, ms, resumedFrom };
 }
 
-async function openChunkStream(
+/**
+ * An ephemeral pull consumer (in memory, no acks) on the segment's subject from `startSeq`.
+ * Not nats.js's ordered consumer: its `fetch()` drops the messages that arrived behind the
+ * batch's end, and its `consume()` has no backpressure (see {@link readChunks}).
+ */
+async function openChunkConsumer(
   js: JetStreamClient,
   { collection, digest, stream = Streams.segments }: FetchSegmentOptions,
   startSeq: number,
-  window: number,
-): Promise<ConsumerMessages> {
+): Promise<{ consumer: Consumer; remove: () => void }> {
   try {
-    const consumer = await js.consumers.get(stream, {
-      filterSubjects: Subjects.segment(collection, digest),
+    const jsm = await js.jetstreamManager(false);
+    const info = await jsm.consumers.add(stream, {
+      name: `meridian-fetch-${nuid.next()}`,
+      filter_subject: Subjects.segment(collection, digest),
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: startSeq,
+      ack_policy: AckPolicy.None,
+      mem_storage: true,
+      num_replicas: 1,
+      inactive_threshold: nanos(CONSUMER_INACTIVE_MS),
     });
-    return await consumer.consume({ max_messages: Math.min(window, MAX_FETCH_WINDOW) });
+    const consumer = await js.consumers.get(stream, info.name);
+    const remove = (): void => {
+      jsm.consumers.delete(stream, info.name).catch(() => undefined);
+    };
+    return { consumer, remove };
   } catch (err) {
     throw fromNatsError(err, `cannot read segment ${digest}`);
   }
 }
 
-type ReadOutcome = 'done' | 'idle' | 'stopped' | 'ended' | 'exhausted';
+type ReadOutcome = 'done' | 'idle' | 'stopped' | 'exhausted';
 
 /**
  * Feeds chunk messages to the partial copy until a copy verifies ('done'), nothing arrives
  * for `timeoutMs` ('idle'), the stream is drained after a bad copy with nothing in progress
- * ('exhausted'), the signal fires ('stopped') or the consumer ends ('ended').
+ * ('exhausted') or the signal fires ('stopped').
+ *
+ * Chunks are pulled `window` at a time and the next pull waits until the batch is
+ * written: at most `window` chunks are ever in this process. (nats.js's `consume()` pulls
+ * again as messages arrive, not as they are processed, so a writer slower than the network
+ * held nearly the whole segment in memory — 730 MB of buffers for a 600 MB fetch — and
+ * glibc kept it after they were freed.) A failed pull (server restart, consumer lost)
+ * recreates the consumer after the last chunk seen, until `timeoutMs` passes without one.
  */
 async function readChunks(
-  messages: ConsumerMessages,
+  js: JetStreamClient,
   partial: PartialCopy,
   opts: FetchSegmentOptions,
+  window: number,
   timeoutMs: number,
   onBadCopy: () => void,
 ): Promise<ReadOutcome> {
+  // Two pulls of half the window each are out at once: the server fills the second while
+  // the first is written, and at most `window` chunks are ever held here.
+  const batchSize = Math.max(1, Math.floor(Math.min(window, MAX_FETCH_WINDOW) / 2));
+  const pulls: ConsumerMessages[] = [];
+  let nextSeq = partial.progress.streamSeq + 1;
+  let consumer: { consumer: Consumer; remove: () => void } | null = null;
+  // Delivery sequences of one consumer count up by one: a jump means a lost delivery.
+  let lastDelivery = 0;
+  let current: ConsumerMessages | null = null;
+  const stopAll = (): void => {
+    current?.stop();
+    for (const p of pulls.splice(0)) p.stop();
+  };
+  const drop = (): void => {
+    stopAll();
+    consumer?.remove();
+    consumer = null;
+  };
   let idle = false;
   let timer: NodeJS.Timeout | undefined;
   // The clock runs only while waiting for the server, not while we write or run onChunk.
   const arm = (): void => {
+    clearTimeout(timer);
     timer = setTimeout(() => {
       idle = true;
-      messages.stop();
+      stopAll();
     }, timeoutMs);
   };
-  const stop = (): void => messages.stop();
+  const stop = (): void => stopAll();
   opts.signal?.addEventListener('abort', stop, { once: true });
   let badSeen = false;
-  // Our own errors (disk, onChunk) pass through as they are; the consumer's get translated.
-  let ours = false;
+  let lastError: unknown = null;
   try {
-    if (opts.signal?.aborted) return 'stopped';
     arm();
-    for await (const m of messages) {
-      clearTimeout(timer);
-      ours = true;
-      const step = await partial.offer(m);
-      if (step === 'verified') return 'done';
-      if (step === 'bad') {
-        onBadCopy();
-        badSeen = true;
-      }
-      if (step === 'appended') {
-        const { nextIndex, count } = partial.progress;
-        await opts.onChunk?.(nextIndex - 1, count);
-      }
+    for (;;) {
       if (opts.signal?.aborted) return 'stopped';
-      // Caught up with the subject, a bad copy behind us and no copy under way: nothing
-      // better is coming unless someone uploads again, and that is the caller's retry.
-      if (m.info.pending === 0 && badSeen && partial.progress.nextIndex === 0) return 'exhausted';
-      ours = false;
-      arm();
+      if (idle) {
+        if (lastError !== null) throw fromNatsError(lastError, 'reading segment chunks');
+        return 'idle';
+      }
+      // Our own errors (disk, onChunk) pass through as they are; the consumer's are retried.
+      let ours = false;
+      try {
+        if (consumer === null) {
+          consumer = await openChunkConsumer(js, opts, nextSeq);
+          lastDelivery = 0;
+        }
+        while (pulls.length < 2) {
+          pulls.push(
+            await consumer.consumer.fetch({
+              max_messages: batchSize,
+              expires: Math.max(MIN_PULL_EXPIRES_MS, Math.min(timeoutMs, MAX_PULL_EXPIRES_MS)),
+            }),
+          );
+        }
+        current = pulls.shift()!;
+        if (idle || opts.signal?.aborted) stopAll();
+        for await (const m of current) {
+          clearTimeout(timer);
+          if (m.info.deliverySequence !== lastDelivery + 1) {
+            drop(); // start again after the last chunk taken
+            break;
+          }
+          lastDelivery = m.info.deliverySequence;
+          ours = true;
+          nextSeq = m.info.streamSequence + 1;
+          const step = await partial.offer(m);
+          if (step === 'verified') return 'done';
+          if (step === 'bad') {
+            onBadCopy();
+            badSeen = true;
+          }
+          if (step === 'appended') {
+            const { nextIndex, count } = partial.progress;
+            await opts.onChunk?.(nextIndex - 1, count);
+          }
+          if (opts.signal?.aborted) return 'stopped';
+          // Caught up with the subject, a bad copy behind us and no copy under way: nothing
+          // better is coming unless someone uploads again, and that is the caller's retry.
+          if (m.info.pending === 0 && badSeen && partial.progress.nextIndex === 0) {
+            return 'exhausted';
+          }
+          ours = false;
+          arm();
+        }
+        lastError = null;
+      } catch (err) {
+        if (ours) throw err;
+        if (opts.signal?.aborted) return 'stopped';
+        if ((err as { code?: unknown }).code === 'CONNECTION_CLOSED') {
+          throw fromNatsError(err, 'reading segment chunks');
+        }
+        // A restarted server lost the (in-memory) consumer, or the connection is down: pull
+        // again from a new consumer after a pause, until the idle clock runs out.
+        lastError = err;
+        drop();
+        await new Promise((r) => setTimeout(r, RETRY_PAUSE_MS));
+      } finally {
+        current?.stop();
+        current = null;
+      }
     }
-  } catch (err) {
-    if (ours) throw err;
-    if (opts.signal?.aborted) return 'stopped';
-    throw fromNatsError(err, 'reading segment chunks');
   } finally {
     clearTimeout(timer);
     opts.signal?.removeEventListener('abort', stop);
-    messages.stop();
+    drop();
   }
-  if (opts.signal?.aborted) return 'stopped';
-  return idle ? 'idle' : 'ended';
 }
+
+/** nats.js refuses pulls that expire sooner than 1 s. */
+const MIN_PULL_EXPIRES_MS = 1_000;
+/** A pull that waits longer than this is renewed (and the idle clock decides when to stop). */
+const MAX_PULL_EXPIRES_MS = 5_000;
+const RETRY_PAUSE_MS = 100;
+/** The server removes a fetch consumer a crashed process left behind after this long. */
+const CONSUMER_INACTIVE_MS = 60_000;
 
 type OfferStep = 'appended' | 'skipped' | 'verified' | 'bad';
 
