@@ -63,7 +63,12 @@ export function encodePointColumns(cols: PointColumns, dim: number): Uint8Array 
 export function decodePointColumns(
   bytes: Uint8Array,
   dim: number,
-  opts: { requireSeq?: boolean; errorCode?: 'invalid_point' | 'segment_corrupt' } = {},
+  opts: {
+    requireSeq?: boolean;
+    errorCode?: 'invalid_point' | 'segment_corrupt';
+    /** false: check the vector column but do not copy it out (`vectors` is then empty). */
+    withVectors?: boolean;
+  } = {},
 ): PointColumns {
   const code = opts.errorCode ?? 'invalid_point';
   const fail = (msg: string, cause?: unknown): never => {
@@ -96,9 +101,10 @@ export function decodePointColumns(
   if (idCol!.nullCount > 0) fail('column "id" has nulls');
   if (vecCol!.nullCount > 0) fail('column "vector" has nulls');
 
-  const vectors = new Float32Array(n * dim);
+  const copyVectors = opts.withVectors ?? true;
+  const vectors = new Float32Array(copyVectors ? n * dim : 0);
   let row = 0;
-  for (const chunk of vecCol!.data) {
+  for (const chunk of copyVectors ? vecCol!.data : []) {
     const child = chunk.children[0]!;
     const values = child.values as Float32Array;
     const start = child.offset + chunk.offset * dim;

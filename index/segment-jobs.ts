@@ -30,7 +30,7 @@ export interface UnpackRequest {
   expectedDigest: string | null;
   /**
    * Skip hashing and take `expectedDigest` as the digest: only for a file this process
-   * verified already (a search thread loading what its view just loaded).
+   * verified already (a fetch that hashed the bytes as it wrote them).
    */
   trustDigest?: boolean;
   /** Where to write the extracted HNSW graph for hnswlib's `readIndex` (it takes paths only); null to skip it. */

@@ -61,6 +61,7 @@ export async function unpackSegmentFile(req: UnpackRequest): Promise<UnpackResul
     const cols = decodePointColumns(data, header.dim, {
       requireSeq: true,
       errorCode: 'segment_corrupt',
+      withVectors: req.withVectors,
     });
     if (cols.ids.length !== header.count) {
       throw new IndexError(

@@ -158,7 +158,8 @@ export interface LoadSegmentOptions {
   scratchDir?: string;
   /**
    * The file was verified against `expectedDigest` by this process already: skip the
-   * hash (structure and Arrow data are still checked). Search threads use it.
+   * hash (structure and Arrow data are still checked): a segment fetched and hashed a
+   * moment ago (see SegmentRef.verified).
    */
   trustDigest?: boolean;
 }

@@ -15,6 +15,11 @@ import type { Metric, Point, SearchHit, SearchOptions, SeqPoint } from './types.
 export interface SegmentRef {
   digest: string;
   path: string;
+  /**
+   * This process hashed the file against `digest` as it wrote it (a fetch that just
+   * completed): loading checks its structure but does not hash it again.
+   */
+  verified?: boolean;
 }
 
 /** What a segment's header must say to be installed in a view. */

@@ -162,6 +162,7 @@ export class ViewStore {
       const segment = loadSegment(ref.path, {
         expectedDigest: ref.digest,
         expect,
+        ...(ref.verified ? { trustDigest: true } : {}),
         ...(this.scratchDir ? { scratchDir: this.scratchDir } : {}),
       }).then(
         (r) => r.segment,

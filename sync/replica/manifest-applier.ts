@@ -105,10 +105,10 @@ export class ManifestApplier {
       const missing = m.segments
         .map((s) => s.digest)
         .filter((d) => !current.has(d) && !existsSync(this.segmentPath(d)));
-      await this.fetchAll(m.collection, missing);
+      const fetched = await this.fetchAll(m.collection, missing);
 
       await stage('verify');
-      const prepared = await this.prepare(served, m);
+      const prepared = await this.prepare(served, m, fetched);
       await stage('load');
       await stage('transaction');
       try {
@@ -149,9 +149,9 @@ export class ManifestApplier {
           .map((s) => s.digest)
           .filter((d) => !existsSync(this.segmentPath(d)));
         if (missing.length > 0) await this.o.beforeRefetch?.(m.collection);
-        await this.fetchAll(m.collection, missing);
+        const fetched = await this.fetchAll(m.collection, missing);
         try {
-          prepared = await this.prepare(served, m);
+          prepared = await this.prepare(served, m, fetched);
           break;
         } catch (err) {
           // prepare deleted the damaged file: the next attempt fetches a good copy.
@@ -164,12 +164,22 @@ export class ManifestApplier {
 
   /**
    * Loads and verifies m's segments beside the view. A file whose bytes are bad is
-   * deleted, so that a good copy is fetched next time; the error propagates.
+   * deleted, so that a good copy is fetched next time; the error propagates. Files in
+   * `fetched` were hashed as they arrived (fetchSegment renames only a matching copy), so
+   * they are not hashed again; every other file is.
    */
-  private async prepare(served: ServedGeneration, m: Manifest): Promise<PreparedInstall> {
+  private async prepare(
+    served: ServedGeneration,
+    m: Manifest,
+    fetched: ReadonlySet<string>,
+  ): Promise<PreparedInstall> {
     try {
       return await served.view.prepare(
-        m.segments.map((s) => ({ digest: s.digest, path: this.segmentPath(s.digest) })),
+        m.segments.map((s) => ({
+          digest: s.digest,
+          path: this.segmentPath(s.digest),
+          ...(fetched.has(s.digest) ? { verified: true } : {}),
+        })),
         { collection: m.collection, generation: m.generation, dim: served.generation.dim },
       );
     } catch (err) {
@@ -187,7 +197,7 @@ export class ManifestApplier {
     void served.view.stats().catch(() => undefined);
   }
 
-  /** Fetches one segment of `collection` from this region's stream, unless it is on disk; its bytes. */
+  /** Fetches one segment of `collection` from this region's stream, unless it is on disk; the bytes fetched. */
   async fetch(collection: string, digest: string): Promise<number> {
     const onFetchChunk = this.o.hooks?.onFetchChunk;
     const r = await fetchSegment(this.o.js, {
@@ -200,19 +210,24 @@ export class ManifestApplier {
     return r.chunks > 0 ? r.bytes : 0;
   }
 
-  private async fetchAll(collection: string, digests: string[]): Promise<void> {
+  /** Fetches `digests`; returns those this call fetched (and so verified) itself. */
+  private async fetchAll(collection: string, digests: string[]): Promise<Set<string>> {
     const queue = [...digests];
+    const verified = new Set<string>();
     let fetched = 0;
     const workers = Array.from(
       { length: Math.min(queue.length, this.o.fetchParallelism ?? 2) },
       async () => {
         for (let d = queue.shift(); d !== undefined; d = queue.shift()) {
-          fetched += await this.fetch(collection, d);
+          const bytes = await this.fetch(collection, d);
+          if (bytes > 0) verified.add(d);
+          fetched += bytes;
         }
       },
     );
     await Promise.all(workers);
     // The chunk buffers of a large fetch are garbage now; an idle follower would keep them.
     if (fetched >= LARGE_FETCH_BYTES) collectGarbage();
+    return verified;
   }
 }
