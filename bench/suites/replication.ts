@@ -507,9 +507,11 @@ async function shipSection(
     throw new Error('ship: the follower serves the wrong number of points');
 
   // verify and load run together inside the apply; split them by loading the fetched file
-  // once more (the worker's hash + unpack, then hnswlib's readIndex).
+  // once more as the apply did (decision 0017: a file it just fetched is not hashed
+  // again), the worker's unpack, then hnswlib's readIndex.
   const { segment, timings } = await loadSegment(join(follower.dataDir, 'segments', seg.digest), {
     expectedDigest: seg.digest,
+    trustDigest: true,
   });
   if (segment.count !== n) throw new Error('ship: the reloaded segment lost points');
   await stopFollower();
