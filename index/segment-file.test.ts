@@ -141,6 +141,44 @@ describe('segment file', () => {
     expect(isIndexError(err, 'segment_truncated')).toBe(true);
   });
 
+  it('a trusted load (graph and data unpacked by two workers) serves what a verified load serves', async () => {
+    const verified = await loadSegment(built.path, { expectedDigest: built.digest });
+    const trusted = await loadSegment(built.path, {
+      expectedDigest: built.digest,
+      trustDigest: true,
+    });
+    const queries = makePoints(20, dim, 99);
+    for (const q of queries) {
+      expect(trusted.segment.search(q.vector, { k: 5 })).toEqual(
+        verified.segment.search(q.vector, { k: 5 }),
+      );
+    }
+    const label = trusted.segment.labelOf('p9');
+    expect(label).not.toBeNull();
+    expect(Array.from(trusted.segment.vectorOf(label!))).toEqual(
+      Array.from(makePoints(200, dim, 7)[9]!.vector),
+    );
+    // A damaged data section is refused (the split load decodes it on its own worker).
+    const dataStart = built.bytes - built.header.dataBytes;
+    const path = await variant('bad-data', (b) => {
+      const c = Buffer.from(b);
+      c.fill(0x7f, dataStart, dataStart + 64);
+      return c;
+    });
+    const err = await loadSegment(path, { expectedDigest: built.digest, trustDigest: true }).catch(
+      (e: unknown) => e,
+    );
+    expect(isIndexError(err, 'segment_corrupt')).toBe(true);
+    // And so is a header naming another collection, before the graph is read.
+    await expect(
+      loadSegment(built.path, {
+        expectedDigest: built.digest,
+        trustDigest: true,
+        expect: { collection: 'other' },
+      }),
+    ).rejects.toMatchObject({ code: 'segment_mismatch' });
+  });
+
   it('rejects a file with trailing bytes', async () => {
     const path = await variant('long', (b) => Buffer.concat([b, Buffer.from('xx')]));
     expect(isIndexError(await loadError(path), 'segment_corrupt')).toBe(true);

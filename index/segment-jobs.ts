@@ -37,6 +37,13 @@ export interface UnpackRequest {
   graphPath: string | null;
   /** Also return the vectors (compaction needs them; serving does not). */
   withVectors: boolean;
+  /**
+   * Only part of the work, for a trusted file (`trustDigest`), so that two workers split
+   * it and the graph can be read while the data decodes: `graph` writes the graph to
+   * `graphPath` and returns the header with no points; `data` decodes the points and
+   * writes no graph. Default: both.
+   */
+  part?: 'graph' | 'data';
 }
 
 export interface UnpackResult {

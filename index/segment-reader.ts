@@ -17,6 +17,12 @@ const CHUNK = 4 << 20;
  */
 export async function unpackSegmentFile(req: UnpackRequest): Promise<UnpackResult> {
   const started = performance.now();
+  const trusted = req.trustDigest === true && req.expectedDigest !== null;
+  if (req.part !== undefined && !trusted) {
+    throw new IndexError('segment_corrupt', 'a partial unpack needs a trusted digest');
+  }
+  const wantGraph = req.part !== 'data' && req.graphPath !== null;
+  const wantData = req.part !== 'graph';
   const fh = await open(req.path, 'r');
   let out: Awaited<ReturnType<typeof open>> | null = null;
   let ok = false;
@@ -29,22 +35,23 @@ export async function unpackSegmentFile(req: UnpackRequest): Promise<UnpackResul
     await fh.read(prefix, 0, prefix.length, 0);
     const header = decodeHeader(prefix, size);
 
-    const trusted = req.trustDigest === true && req.expectedDigest !== null;
     const hash = trusted ? null : createHash('sha256');
     hash?.update(prefix);
-    out = req.graphPath === null ? null : await open(req.graphPath, 'w');
+    out = wantGraph ? await open(req.graphPath!, 'w') : null;
     const graphEnd = end + header.graphBytes;
-    const data = Buffer.alloc(header.dataBytes);
+    const data = wantData ? Buffer.alloc(header.dataBytes) : null;
     const buf = Buffer.alloc(CHUNK);
-    let pos = end;
-    while (pos < size) {
-      const { bytesRead: n } = await fh.read(buf, 0, Math.min(CHUNK, size - pos), pos);
+    // A trusted file is read only where the wanted parts are; an untrusted one whole.
+    let pos = hash || wantGraph ? end : graphEnd;
+    const stop = hash || wantData ? size : graphEnd;
+    while (pos < stop) {
+      const { bytesRead: n } = await fh.read(buf, 0, Math.min(CHUNK, stop - pos), pos);
       if (n === 0) throw new IndexError('segment_truncated', 'segment file ended early');
       const chunk = buf.subarray(0, n);
       hash?.update(chunk);
       const graphPart = Math.max(0, Math.min(n, graphEnd - pos));
       if (graphPart > 0) await out?.write(chunk.subarray(0, graphPart));
-      if (graphPart < n) chunk.copy(data, pos + graphPart - graphEnd, graphPart, n);
+      if (graphPart < n) chunk.copy(data!, pos + graphPart - graphEnd, graphPart, n);
       pos += n;
     }
     await out?.close();
@@ -58,6 +65,11 @@ export async function unpackSegmentFile(req: UnpackRequest): Promise<UnpackResul
       );
     }
     const hashMs = performance.now() - started;
+    if (data === null) {
+      ok = true;
+      const none = { ids: [], seqs: new Float64Array(0), metadata: [], vectors: null };
+      return { digest, header, bytes: size, ...none, hashMs };
+    }
     const cols = decodePointColumns(data, header.dim, {
       requireSeq: true,
       errorCode: 'segment_corrupt',
@@ -83,6 +95,6 @@ export async function unpackSegmentFile(req: UnpackRequest): Promise<UnpackResul
   } finally {
     await out?.close();
     await fh.close();
-    if (!ok && req.graphPath !== null) await rm(req.graphPath, { force: true });
+    if (!ok && wantGraph) await rm(req.graphPath!, { force: true });
   }
 }

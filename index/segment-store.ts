@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IndexError } from './errors.ts';
 import { HierarchicalNSW } from './hnsw.ts';
+import type { HnswIndex } from './hnsw.ts';
 import { trackNative } from './native-calls.ts';
 import { Segment } from './segment.ts';
 import { WorkerPool, serializeError } from './worker-pool.ts';
@@ -187,34 +188,57 @@ export async function loadSegment(
   );
   const t0 = performance.now();
   counters.loads++;
-  const res = await unpack({
-    op: 'unpack',
-    path,
-    expectedDigest: opts.expectedDigest,
-    ...(opts.trustDigest ? { trustDigest: true } : {}),
-    graphPath,
-    withVectors: false,
-  });
-  const t1 = performance.now();
+  const base = { op: 'unpack', path, expectedDigest: opts.expectedDigest } as const;
   try {
-    checkExpected(res, opts.expect);
-    const index = new HierarchicalNSW(res.header.metric, res.header.dim);
-    // Asynchronous (off this thread's loop), and tracked: its thread must not end while it runs.
-    await trackNative(() => index.readIndex(graphPath));
-    if (
-      index.getCurrentCount() !== res.header.count ||
-      index.getNumDimensions() !== res.header.dim
-    ) {
-      throw new IndexError(
-        'segment_corrupt',
-        `segment graph holds ${index.getCurrentCount()} points of ${index.getNumDimensions()} dims, header says ${res.header.count} of ${res.header.dim}`,
-      );
+    if (opts.trustDigest && opts.expectedDigest !== null) {
+      // Nothing to hash: one worker writes the graph out while another decodes the data,
+      // and hnswlib reads the graph while the data is still decoding.
+      const trusted = { ...base, trustDigest: true, withVectors: false } as const;
+      const graph = unpack({ ...trusted, graphPath, part: 'graph' });
+      const data = unpack({ ...trusted, graphPath: null, part: 'data' });
+      data.catch(() => undefined); // awaited below; not unhandled while the graph comes
+      let read: Promise<HnswIndex> | null = null;
+      try {
+        const g = await graph;
+        const t1 = performance.now();
+        checkExpected(g, opts.expect);
+        read = readGraph(graphPath, g.header);
+        const [res, index] = await Promise.all([data, read]);
+        const segment = new Segment({ ...res, path, index });
+        return { segment, timings: { verifyMs: t1 - t0, loadMs: performance.now() - t1 } };
+      } finally {
+        // Neither job nor the native read may be left running behind an error.
+        await Promise.allSettled([graph, data, ...(read ? [read] : [])]);
+      }
     }
+    const res = await unpack({
+      ...base,
+      ...(opts.trustDigest ? { trustDigest: true } : {}),
+      graphPath,
+      withVectors: false,
+    });
+    const t1 = performance.now();
+    checkExpected(res, opts.expect);
+    const index = await readGraph(graphPath, res.header);
     const segment = new Segment({ ...res, path, index });
     return { segment, timings: { verifyMs: t1 - t0, loadMs: performance.now() - t1 } };
   } finally {
     await rm(graphPath, { force: true });
   }
+}
+
+/** Loads an extracted graph with hnswlib and checks it against the segment's header. */
+async function readGraph(graphPath: string, header: UnpackResult['header']): Promise<HnswIndex> {
+  const index = new HierarchicalNSW(header.metric, header.dim);
+  // Asynchronous (off this thread's loop), and tracked: its thread must not end while it runs.
+  await trackNative(() => index.readIndex(graphPath));
+  if (index.getCurrentCount() !== header.count || index.getNumDimensions() !== header.dim) {
+    throw new IndexError(
+      'segment_corrupt',
+      `segment graph holds ${index.getCurrentCount()} points of ${index.getNumDimensions()} dims, header says ${header.count} of ${header.dim}`,
+    );
+  }
+  return index;
 }
 
 /**
