@@ -269,9 +269,10 @@ async function readChunks(
             onBadCopy();
             badSeen = true;
           }
-          if (step === 'appended') {
+          if (step === 'appended' && opts.onChunk) {
+            await partial.settle(); // the seam's promise: the chunk is written and recorded
             const { nextIndex, count } = partial.progress;
-            await opts.onChunk?.(nextIndex - 1, count);
+            await opts.onChunk(nextIndex - 1, count);
           }
           if (opts.signal?.aborted) return 'stopped';
           // Caught up with the subject, a bad copy behind us and no copy under way: nothing
@@ -326,6 +327,11 @@ class PartialCopy {
     private hash: Hash,
     public progress: Progress,
   ) {}
+
+  /** Chunk writes (and their sidecar records) not known to be complete yet. */
+  private inFlight: Array<Promise<void>> = [];
+  /** The last of them: each record waits for the one before. */
+  private tail: Promise<void> = Promise.resolve();
 
   private get partialPath(): string {
     return `${this.destPath}.partial`;
@@ -390,31 +396,48 @@ class PartialCopy {
     return 'bad';
   }
 
+  /**
+   * Writes a chunk at its place without waiting for the disk: up to
+   * {@link WRITES_IN_FLIGHT} chunk writes run on the thread pool while the next chunks are
+   * hashed. The sidecar record of chunk i is written only after chunk i's write and every
+   * earlier record completed, so the sidecar never claims bytes that are not on disk.
+   */
   private async append(meta: ChunkMeta, data: Uint8Array, seq: number): Promise<void> {
-    // Hash on the event loop while the write runs on the thread pool.
-    const written = this.handle().write(data, 0, data.length, this.progress.bytes);
-    this.hash.update(data);
-    await written;
-    this.progress = {
+    const at = this.progress.bytes;
+    const progress: Progress = {
       digest: this.digest,
       uploadId: meta.uploadId,
       count: meta.count,
       totalBytes: meta.totalBytes,
       nextIndex: meta.index + 1,
-      bytes: this.progress.bytes + data.length,
+      bytes: at + data.length,
       streamSeq: seq,
     };
-    await this.saveProgress();
+    this.progress = progress;
+    const written = this.handle().write(data, 0, data.length, at);
+    const before = this.tail;
+    const step = Promise.all([written, before]).then(() => this.saveProgress(progress));
+    step.catch(() => undefined); // awaited by settle(); not unhandled meanwhile
+    this.tail = step;
+    this.inFlight.push(step);
+    this.hash.update(data);
+    if (this.inFlight.length >= WRITES_IN_FLIGHT) await this.inFlight.shift();
+  }
+
+  /** Waits until every chunk appended so far is written and recorded; throws a write's error. */
+  async settle(): Promise<void> {
+    const steps = this.inFlight.splice(0);
+    await Promise.all(steps);
   }
 
   /**
-   * Records the progress in the sidecar: one positional write into a fixed-size, space-padded
-   * record, so the file never reads as half old, half new to the JSON parser. Not fsynced:
-   * after a machine crash the resume re-hashes and the final digest check catches anything
-   * the sidecar overstated.
+   * Records `progress` (default: the current one) in the sidecar: one positional write into
+   * a fixed-size, space-padded record, so the file never reads as half old, half new to the
+   * JSON parser. Not fsynced: after a machine crash the resume re-hashes and the final
+   * digest check catches anything the sidecar overstated.
    */
-  private async saveProgress(): Promise<void> {
-    const text = JSON.stringify(this.progress);
+  private async saveProgress(progress: Progress = this.progress): Promise<void> {
+    const text = JSON.stringify(progress);
     const record = Buffer.from(text.padEnd(SIDECAR_BYTES));
     if (this.sidecar === null) throw new Error('partial segment sidecar is closed');
     await this.sidecar.write(record, 0, record.length, 0);
@@ -422,6 +445,7 @@ class PartialCopy {
 
   /** On a matching digest: fsync, rename into place, true. Otherwise false. */
   async finishIfValid(): Promise<boolean> {
+    await this.settle();
     const p = this.progress;
     if (p.bytes !== p.totalBytes || this.hash.digest('hex') !== this.digest) return false;
     const fh = this.handle();
@@ -436,6 +460,7 @@ class PartialCopy {
 
   /** Empties the partial and forgets the copy; the stream position is kept. */
   async reset(): Promise<void> {
+    await this.settle();
     await this.handle().truncate(0);
     this.hash = createHash('sha256');
     this.progress = { ...emptyProgress(this.digest), streamSeq: this.progress.streamSeq };
@@ -451,6 +476,9 @@ class PartialCopy {
 
   /** Closes the files, keeping the partial and sidecar for a later resume. Idempotent. */
   async close(): Promise<void> {
+    // Never close under a write in flight; its error, if any, was thrown by settle() or
+    // is moot (the partial is resumed from the sidecar, which only counts what completed).
+    await Promise.allSettled(this.inFlight.splice(0));
     const { fh, sidecar } = this;
     this.fh = null;
     this.sidecar = null;
@@ -466,6 +494,8 @@ class PartialCopy {
 
 /** Size of the sidecar record: fits any progress (upload ids are at most 128 characters). */
 const SIDECAR_BYTES = 512;
+/** Chunk writes a fetch leaves running while it hashes the next chunks. */
+const WRITES_IN_FLIGHT = 4;
 
 /**
  * Largest pull window: 64 chunks of ~1 MiB would exceed the server's default per-client
