@@ -19,7 +19,7 @@ COPY . .
 # The services and their worker threads run from bundles (index/bundle-entry.mjs); made
 # here, while node_modules/.cache is writable, so a container never needs tsx at run time.
 RUN node --input-type=module -e "const b = await import('./index/bundle-entry.mjs'); \
-  await b.bundle('services/run.ts', ['index', 'catalog', 'sync', 'services']); \
+  await b.bundle('services/run.ts', ['lib', 'index', 'catalog', 'sync', 'services']); \
   b.bundleSync('index/view-thread.ts', 'index'); b.bundleSync('index/segment-worker.ts', 'index');"
 # Named volumes start as a copy of this directory, owner included.
 RUN mkdir -p /data && chown node:node /data

@@ -4,6 +4,7 @@
  * A 4xx is thrown at once. The caller says whether the request may be repeated at all:
  * reads may, writes only when they carry an idempotency key.
  */
+import { Backoff, sleep } from '../lib/wait.ts';
 import { MeridianError, MeridianNetworkError } from './errors.ts';
 
 /** Settings shared by every request of a client. */
@@ -55,8 +56,7 @@ export async function request<T>(
 
 /** Full-jitter exponential backoff: uniform in [base·2^(n-1) / 2, base·2^(n-1)], capped. */
 export function backoffDelay(baseMs: number, attempt: number): number {
-  const ceiling = Math.min(MAX_DELAY_MS, baseMs * 2 ** (attempt - 1));
-  return ceiling / 2 + Math.random() * (ceiling / 2);
+  return Backoff.delay({ firstMs: baseMs, maxMs: MAX_DELAY_MS, jitter: true }, attempt - 1);
 }
 
 async function once<T>(
@@ -142,8 +142,4 @@ function parseJson(text: string): unknown {
   } catch {
     return undefined;
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -1,4 +1,5 @@
 import type { Worker } from 'node:worker_threads';
+import { Backoff } from '../lib/wait.ts';
 import { IndexError } from './errors.ts';
 import { ViewHandle } from './view-handle.ts';
 import type { ViewChannel, ViewHost } from './view-handle.ts';
@@ -40,8 +41,8 @@ export interface ThreadViewHostOptions {
   onLost?: (err: Error, restartInMs: number) => void;
 }
 
-const first = 1_000;
-const cap = 60_000;
+/** Pause before a failed thread's replacement starts (reset after one that served 10 min). */
+const restartBackoff = { firstMs: 1_000, maxMs: 60_000 };
 
 /**
  * View threads (decision 0013): each served view lives on exactly one of `size` worker
@@ -63,7 +64,7 @@ export class ThreadViewHost implements ViewHost {
   private nextId = 1;
   private nextView = 1;
   private closed = false;
-  private delayMs = first;
+  private readonly restarts = new Backoff(restartBackoff);
   private startedAt = Date.now();
 
   constructor(
@@ -204,15 +205,14 @@ export class ThreadViewHost implements ViewHost {
     const reason = `view thread failed (${err.message}); this view is being rebuilt`;
     for (const v of slot.views) v.markUnavailable(reason);
     this.rejectAll(slot, new IndexError('view_unavailable', reason, { transient: true }));
-    if (Date.now() - this.startedAt > 10 * 60_000) this.delayMs = first;
-    this.o.onLost?.(err, this.delayMs);
+    if (Date.now() - this.startedAt > 10 * 60_000) this.restarts.reset();
+    this.o.onLost?.(err, this.restarts.peek());
   }
 
   /** Starts a replacement once the failed thread has ended, after the backoff delay. */
   private replace(slot: Slot): void {
     if (this.closed) return;
-    const delay = this.delayMs;
-    this.delayMs = Math.min(cap, delay * 2);
+    const delay = this.restarts.next();
     const t = setTimeout(() => {
       this.timers.delete(t);
       if (this.closed) return;

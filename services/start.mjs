@@ -6,7 +6,7 @@
 import { pathToFileURL } from 'node:url';
 import { bundle } from '../index/bundle-entry.mjs';
 
-const file = await bundle('services/run.ts', ['index', 'catalog', 'sync', 'services']);
+const file = await bundle('services/run.ts', ['lib', 'index', 'catalog', 'sync', 'services']);
 if (file) {
   await import(pathToFileURL(file).href);
 } else {

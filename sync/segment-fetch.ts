@@ -12,6 +12,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { AckPolicy, DeliverPolicy, nanos, nuid } from 'nats';
 import type { Consumer, ConsumerMessages, JetStreamClient, JsMsg } from 'nats';
+import { sleep } from '../lib/wait.ts';
 import { SyncError, fromNatsError } from './errors.ts';
 import {
   DEFAULT_WINDOW,
@@ -294,7 +295,7 @@ async function readChunks(
         // again from a new consumer after a pause, until the idle clock runs out.
         lastError = err;
         drop();
-        await new Promise((r) => setTimeout(r, RETRY_PAUSE_MS));
+        await sleep(RETRY_PAUSE_MS);
       } finally {
         current?.stop();
         current = null;

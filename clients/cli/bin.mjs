@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { bundle } from '../../index/bundle-entry.mjs';
 
 const file = await bundle('clients/cli/main.ts', [
+  'lib',
   'index',
   'catalog',
   'sync',

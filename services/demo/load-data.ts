@@ -1,3 +1,4 @@
+import { until } from '../../lib/wait.ts';
 import type { LaunchedCluster } from '../cluster/launcher.ts';
 import type { FioriRecord } from './fiori.ts';
 
@@ -105,14 +106,6 @@ async function waitUntil(
   timeoutMs: number,
   what: string,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await ok()) return;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  if (!(await until(ok, { timeoutMs, pollMs: 200 })))
+    throw new Error(`timed out waiting for ${what}`);
 }

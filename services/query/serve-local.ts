@@ -6,6 +6,7 @@ import type {
   QueryBody,
   QueryResponse,
 } from '../api.ts';
+import { until } from '../../lib/wait.ts';
 import { ApiError } from '../http/errors.ts';
 import type { TokenCodec } from '../tokens.ts';
 
@@ -204,17 +205,11 @@ async function waitFor(
   why: () => string,
 ): Promise<void> {
   if (ok()) return;
-  if (waitMs > 0) {
-    const off: Array<() => void> = [];
-    const done = await new Promise<boolean>((resolve) => {
-      const check = () => ok() && resolve(true);
-      off.push(ctx.replica.onChange(check), ctx.state.onChange(check));
-      const t = setTimeout(() => resolve(ok()), waitMs);
-      off.push(() => clearTimeout(t));
-    });
-    for (const f of off) f();
-    if (done) return;
-  }
+  const onChange = [
+    (wake: () => void) => ctx.replica.onChange(wake),
+    (wake: () => void) => ctx.state.onChange(wake),
+  ];
+  if (waitMs > 0 && (await until(ok, { timeoutMs: waitMs, onChange }))) return;
   throw new ApiError(
     'no_replica',
     `${ctx.replica.region}/${ctx.replica.node} is not fresh enough: ${why()}`,

@@ -1,3 +1,4 @@
+import { until } from '../../lib/wait.ts';
 import type { ClusterState } from '../../sync/index.ts';
 import type { QueryBody, QueryResponse, RefusedReplica } from '../api.ts';
 import { ApiError, UpstreamError } from '../http/errors.ts';
@@ -228,17 +229,10 @@ export class QueryRouter {
     }
   }
 
-  private waitForCandidate(req: Requirement, waitMs: number): Promise<void> {
-    return new Promise((resolve) => {
-      const off = this.o.state.onChange(() => {
-        if (selectReplicas(this.o.state, this.o.prober, req).qualified.length > 0) done();
-      });
-      const t = setTimeout(done, waitMs);
-      function done() {
-        clearTimeout(t);
-        off();
-        resolve();
-      }
+  private async waitForCandidate(req: Requirement, waitMs: number): Promise<void> {
+    await until(() => selectReplicas(this.o.state, this.o.prober, req).qualified.length > 0, {
+      timeoutMs: waitMs,
+      onChange: (wake) => this.o.state.onChange(wake),
     });
   }
 }

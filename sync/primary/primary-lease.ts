@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { JetStreamClient, KV } from 'nats';
+import { sleep } from '../../lib/wait.ts';
 import { SyncError, fromNatsError, isWrongLastSequence } from '../errors.ts';
 import { Buckets } from '../subjects.ts';
 
@@ -114,7 +115,7 @@ export class PrimaryLease {
       if (seen && now && now.revision !== seen.revision) throw held(now.holder);
       if (!seen && now) seen = now;
       if (Date.now() > deadline) throw held(now?.holder ?? seen?.holder ?? null);
-      await new Promise((r) => setTimeout(r, Math.min(250, this.o.ttlMs / 4)));
+      await sleep(Math.min(250, this.o.ttlMs / 4));
     }
     this.schedule();
   }

@@ -1,6 +1,7 @@
 import { DeliverPolicy } from 'nats';
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from 'nats';
 import type { Catalog } from '../../catalog/index.ts';
+import { Backoff } from '../../lib/wait.ts';
 import { SyncError, fromNatsError, jsErrorCode } from '../errors.ts';
 import { Streams, Subjects } from '../subjects.ts';
 import { decodeWalEntry } from '../wal-codec.ts';
@@ -139,14 +140,15 @@ export class WalFollower {
    * storing and applying are idempotent by seq.
    */
   private async flushUntilDone(batch: Delivered[]): Promise<void> {
-    for (let attempt = 0; !this.stopped; attempt++) {
+    const backoff = new Backoff({ firstMs: 100, maxMs: 5_000 });
+    while (!this.stopped) {
       try {
         await this.flush(batch);
         return;
       } catch (err) {
         if (this.stopped) return;
         this.o.onError(err);
-        await new Promise((r) => setTimeout(r, Math.min(5_000, 100 * 2 ** attempt)));
+        await backoff.wait();
       }
     }
   }
