@@ -94,3 +94,8 @@ export function isStorageError(err: unknown): boolean {
   }
   return false;
 }
+
+/** An error's message, or the value as a string (what logs and refusals print). */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

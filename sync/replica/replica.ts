@@ -1,27 +1,30 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InlineViewHost, ThreadViewHost } from '../../index/index.ts';
 import type { ViewHandle, ViewHost } from '../../index/index.ts';
 import type { Catalog, Manifest } from '../../catalog/index.ts';
+import { Backoff, until } from '../../lib/wait.ts';
 import { lastCollectionDef } from '../catalog-stream.ts';
 import type { NatsLink } from '../connection.ts';
-import type { Subscription } from 'nats';
-import { SyncError, isStorageError } from '../errors.ts';
+import { SyncError, errorMessage, isStorageError } from '../errors.ts';
 import { hubLayout } from '../layout.ts';
 import type { StreamLayout } from '../layout.ts';
 import { ensureCollectionMirrors } from '../mirrors.ts';
-import { Streams, Subjects, assertSubjectToken } from '../subjects.ts';
-import type { CollectionDef, Heartbeat, PrimaryBeacon } from '../types.ts';
+import { assertSubjectToken } from '../subjects.ts';
+import type { CollectionDef, Heartbeat } from '../types.ts';
 import { decodeWalEntry } from '../wal-codec.ts';
 import type { SeqWalEntry } from '../wal-codec.ts';
-import { CatalogFollower } from './catalog-follower.ts';
 import { applyCollectionDef } from './collection-def.ts';
+import { DurablePosition } from './durable-position.ts';
+import { stoppedError } from './follow.ts';
+import type { Follow, Position, ReplicaContext } from './follow.ts';
 import { HeartbeatPublisher } from './heartbeat.ts';
+import { HubFollow } from './hub-follow.ts';
 import { ManifestApplier } from './manifest-applier.ts';
 import type { AppliedManifest, ApplyHooksOptions } from './manifest-applier.ts';
-import { PlacedPosition } from './placed-position.ts';
+import { ManifestQueue } from './manifest-queue.ts';
+import { PlacedFollow } from './placed-follow.ts';
+import { ViewSupervisor } from './view-supervisor.ts';
 import { ServedViews } from './views.ts';
-import { WalFollower } from './wal-follower.ts';
 import type { ServedGeneration } from './views.ts';
 
 export interface ReplicaOptions {
@@ -60,52 +63,38 @@ export interface ReplicaOptions {
 }
 
 type Listener = () => void;
+type StorageSite = 'wal' | 'manifest';
 
 /**
- * A replica of every collection placed in its region: it recovers from its data
- * directory, follows CATALOG (definitions and manifests, applied atomically by the
- * {@link ManifestApplier}) and the WAL (into the memtable, through the local WAL log),
- * and publishes heartbeats. The primary runs one too, for its own region.
+ * A replica of every collection placed in its region (decision 0018): it recovers from
+ * its data directory, then one {@link Follow} — the hub's streams, or a leaf region's
+ * mirrors — feeds definitions and manifests to the {@link ManifestQueue} (applied
+ * atomically by the {@link ManifestApplier}) and WAL entries to the views through the
+ * local WAL log. It announces the {@link DurablePosition} in heartbeats. The primary runs
+ * one too, for its own region.
  */
 export class Replica {
   readonly views = new ServedViews();
-  private host: ViewHost | null = null;
   readonly region: string;
   readonly node: string;
   private readonly o: ReplicaOptions;
-  private readonly applier: ManifestApplier;
-  private readonly segmentsDir: string;
-  private catalogFollower: CatalogFollower | null = null;
-  private walFollower: WalFollower | null = null;
   private readonly layout: StreamLayout;
-  /** Leaf layout: the position, closed over other regions' collections by the primary's beacons. */
-  private placed: PlacedPosition | null = null;
-  /** Leaf layout: per placed collection, its manifest and WAL followers (once started). */
-  private readonly collectionFollowers = new Map<
-    string,
-    Promise<{ catalog: CatalogFollower; wal: WalFollower } | null>
-  >();
-  private beaconSub: Subscription | null = null;
+  private readonly segmentsDir: string;
+  private readonly stopping = new AbortController();
+  private readonly applier: ManifestApplier;
+  private readonly queue: ManifestQueue;
+  private readonly durable: DurablePosition;
+  private supervisor: ViewSupervisor | null = null;
+  private follower: Follow | null = null;
+  private heartbeat: HeartbeatPublisher | null = null;
+  /** Where the data directory's WAL log left this node (until a follow starts). */
+  private recovered: Position = { seq: 0, commitTime: 0 };
   private lastAnnounced = -1;
   /** Seqs the primary's write path applied already (see {@link applyOwnWrite}). */
   private readonly ownWrites = new Set<number>();
-  /** The position whose WAL log rows are on disk (fsynced): what acks may count. */
-  private durable = 0;
-  private syncWanted = 0;
-  private syncEpoch = 0;
-  private syncing: Promise<void> | null = null;
-  private heartbeat: HeartbeatPublisher | null = null;
-  private readonly pending = new Map<string, Manifest>();
-  private readonly running = new Map<string, Promise<void>>();
-  private readonly firstTries = new Map<string, Promise<void>>();
   private readonly listeners = new Set<Listener>();
-  /** Pending retry sleeps: stop() wakes them so no drain outlives the replica. */
-  private readonly sleepers = new Set<() => void>();
-  private position = { seq: 0, commitTime: 0 };
-  /** Storage errors by where they happened ('wal', 'manifest'); each cleared by its next success. */
-  private readonly storage = new Map<'wal' | 'manifest', string>();
-  private walTargetAtStart = Infinity;
-  private stopped = false;
+  /** Storage errors by where they happened; each cleared by its next success there. */
+  private readonly storage = new Map<StorageSite, string>();
 
   constructor(opts: ReplicaOptions) {
     this.o = opts;
@@ -113,6 +102,7 @@ export class Replica {
     this.node = assertSubjectToken('node', opts.node);
     this.segmentsDir = join(opts.dataDir, 'segments');
     this.layout = opts.layout ?? hubLayout;
+    const { hubDomain } = this.layout;
     this.applier = new ManifestApplier({
       js: opts.link.js,
       catalog: opts.catalog,
@@ -121,165 +111,109 @@ export class Replica {
       layout: this.layout,
       hooks: opts.hooks,
       ...(opts.onManifestApplied ? { onApplied: opts.onManifestApplied } : {}),
-      ...(this.layout.hubDomain
-        ? {
-            beforeRefetch: (c: string) =>
-              ensureCollectionMirrors(opts.link.jsm, this.layout.hubDomain!, c),
-          }
+      ...(hubDomain
+        ? { beforeRefetch: (c: string) => ensureCollectionMirrors(opts.link.jsm, hubDomain, c) }
         : {}),
+    });
+    const signal = this.stopping.signal;
+    this.queue = new ManifestQueue({
+      apply: (m) => this.applyManifest(m),
+      onApplied: () => {
+        this.stored('manifest');
+        this.changed();
+      },
+      onFailed: (m, err) => {
+        const served = this.views.get(m.collection, m.generation);
+        const at = new Date().toISOString();
+        if (served) served.error = { version: m.version, message: errorMessage(err), at };
+        this.failed('manifest', 'manifest apply failed', err, {
+          collection: m.collection,
+          version: m.version,
+        });
+        this.changed();
+      },
+      retry: { firstMs: opts.retryMs ?? 200, maxMs: 5_000 },
+      signal,
+    });
+    this.durable = new DurablePosition({
+      sync: () => opts.catalog.syncWalLog(),
+      // A primary announces its commit position after each write already.
+      onDurable: () => {
+        if (!opts.readSeq) this.heartbeat?.announce(this.region, this.node, this.announcedSeq());
+      },
+      onError: (err) => this.failed('wal', 'WAL log fsync failed', err),
+      signal,
     });
   }
 
-  /**
-   * Highest WAL seq up to which every entry of the collections held here is applied (in
-   * the hub region: contiguously, every collection).
-   */
+  /** Highest WAL seq up to which every entry of the collections held here is applied. */
   get appliedSeq(): number {
-    return this.placed ? this.placed.seq : this.position.seq;
+    return this.position().seq;
   }
   get appliedCommitTime(): number {
-    return this.placed ? this.placed.commitTime : this.position.commitTime;
+    return this.position().commitTime;
   }
-  /** True once the WAL has been applied up to where it stood when this replica started following it. */
+  /** True once the WAL has been applied up to where it stood when following started. */
   get caughtUp(): boolean {
-    return this.position.seq >= this.walTargetAtStart;
+    return this.follower?.caughtUp ?? false;
   }
-
   get catalog(): Catalog {
     return this.o.catalog;
   }
+  /** Where this replica's views live: its view threads, or its event loop (decision 0013). */
+  get viewHost(): ViewHost | null {
+    return this.supervisor?.host ?? null;
+  }
 
-  /**
-   * Starts the view host, recovers from disk, then follows CATALOG and the WAL. Resolves
-   * once the initial catalog sync is done.
-   */
+  private position(): Position {
+    return this.follower?.position() ?? this.recovered;
+  }
+
+  /** Recovers from disk, then follows; resolves once the initial catalog sync is applied. */
   async start(): Promise<void> {
     await this.recover();
     this.assertRunning();
     await this.follow();
   }
 
-  /** Start-up steps check this after each wait: a stop may come at any moment (SIGTERM). */
-  private assertRunning(): void {
-    if (this.stopped) throw new SyncError('stopped', 'replica stopped', { transient: true });
-  }
-
-  /** Where this replica's views live: its view threads, or its event loop (decision 0013). */
-  get viewHost(): ViewHost | null {
-    return this.host;
-  }
-
-  private startViewHost(): void {
-    const size = this.o.searchThreads ?? 0;
-    const scratchDir = join(this.o.dataDir, 'view-scratch');
-    this.host =
-      size > 0
-        ? new ThreadViewHost(size, {
-            scratchDir,
-            onLost: (err, restartInMs) =>
-              this.log('view thread lost; its views refuse searches until rebuilt', {
-                error: err.message,
-                restartInMs,
-              }),
-            onRebound: (views) => {
-              for (const v of views) void this.rebuild(v);
-            },
-          })
-        : new InlineViewHost({ scratchDir });
-    this.views.useHost(this.host);
-  }
-
   /**
-   * Rebuilds a view whose thread was lost, from what this node has durably applied: the
-   * applied manifest, then the local WAL log. Writes applied since come through the WAL as
-   * usual. The view answers again once this replica's position has reached what it
-   * reported when the rebuild started (the primary's includes its own writes, which reach
-   * its WAL log through its WAL follower). Retries with backoff until it succeeds or the
-   * replica stops.
+   * Loads what the data directory says this node applied: each generation's applied
+   * manifest, its segments (verified; refetched when missing or bad), then the local WAL
+   * log into the memtables. Touches no stream but SEGMENTS.
    */
-  private async rebuild(view: ViewHandle): Promise<void> {
-    const served = this.views.byView(view);
-    if (!served) return;
-    const { name } = served.settings;
-    const { model } = served.generation;
-    const target = this.o.readSeq?.() ?? this.appliedSeq;
-    // A primary's own writes posted to the lost thread must come again from the WAL, not
-    // be skipped as already applied (review of issue 12): forget them all; a second
-    // apply of a write changes nothing.
-    this.ownWrites.clear();
-    for (let attempt = 0; !this.stopped; attempt++) {
-      try {
-        const m = this.o.catalog.appliedManifest(name, model);
+  async recover(): Promise<void> {
+    this.supervisor ??= new ViewSupervisor({
+      dataDir: this.o.dataDir,
+      searchThreads: this.o.searchThreads ?? 0,
+      views: this.views,
+      rebuild: (view) => this.rebuild(view),
+      signal: this.stopping.signal,
+      log: (msg, fields) => this.log(msg, fields),
+    });
+    await mkdir(this.segmentsDir, { recursive: true });
+    const { catalog } = this.o;
+    for (const settings of catalog.listCollections()) {
+      for (const g of catalog.listGenerations(settings.name)) {
+        const served = this.views.ensure(settings, g);
+        const m = catalog.appliedManifest(settings.name, g.model);
         if (m) await this.applier.reinstall(served, m);
-        for (const row of this.o.catalog.walEntriesAfter(name, model, m?.coversSeq ?? 0)) {
-          const e = decodeWalEntry(row.payload);
-          if (e.op === 'upsert') view.upsert(e.points, row.seq);
-          else view.delete(e.ids, row.seq);
-        }
-        await this.waitUntil(() => this.appliedSeq >= target, 60_000, 'the rebuilt view');
-        view.markAvailable();
-        this.log('view rebuilt', { collection: name, generation: model });
-        return;
-      } catch (err) {
-        this.log('view rebuild failed; retrying', { collection: name, err: errorMessage(err) });
-        await this.sleep(Math.min(5_000, 200 * 2 ** attempt));
       }
     }
+    const entries: SeqWalEntry[] = [];
+    for (const row of catalog.walEntriesAll()) {
+      entries.push({ ...decodeWalEntry(row.payload), seq: row.seq, time: 0 });
+    }
+    this.applyWal(entries);
+    const last = entries[entries.length - 1];
+    if (last) this.recovered = { seq: last.seq, commitTime: 0 };
   }
 
-  /**
-   * Follows CATALOG (the newest manifest of each generation first, then each new one)
-   * and, once that initial sync is applied, the WAL from where this node's data stops.
-   */
+  /** Follows the streams its layout names (hub or leaf), then publishes heartbeats. */
   async follow(): Promise<void> {
-    if (this.layout.kind === 'leaf') return this.followPlaced();
-    this.catalogFollower = new CatalogFollower({
-      js: this.o.link.js,
-      jsm: this.o.link.jsm,
-      onDefinition: (def) => applyCollectionDef(this.o.catalog, this.views, def),
-      onManifest: (m) => this.enqueue(m),
-      onError: (err) => this.log('catalog follower error', { err: String(err) }),
-    });
-    await this.catalogFollower.start();
-    await this.catalogFollower.initialSync;
-    // Each manifest of the initial sync is tried once before the WAL starts (a failing one
-    // keeps retrying in the background; the replica serves its last good version meanwhile).
-    await Promise.all(this.firstTries.values());
-    this.assertRunning();
-
-    const wal = await this.o.link.jsm.streams.info(Streams.wal);
-    this.assertRunning();
-    this.walTargetAtStart = wal.state.last_seq;
-    const stored = this.o.catalog.storedWalSeq();
-    const covers = this.views.all().map((s) => s.view.coversSeq);
-    const floor = covers.length ? Math.min(...covers) : 0;
-    const startSeq = Math.max(stored, floor) + 1;
-    this.position = { seq: startSeq - 1, commitTime: this.position.commitTime };
-    // What an earlier process stored may not have reached the disk yet (decision 0016).
-    await this.o.catalog.syncWalLog();
-    this.durable = this.appliedSeq;
-    this.walFollower = new WalFollower({
-      js: this.o.link.js,
-      jsm: this.o.link.jsm,
-      catalog: this.o.catalog,
-      contiguous: true,
-      legacyDurable: `replica_${this.region}_${this.node}`,
-      startSeq,
-      apply: (entries) => this.applyWal(entries),
-      keeps: (e) => this.keeps(e.collection),
-      awaitDefinition: (c, g) => this.awaitDefinition(c, g),
-      onPosition: (seq, commitTime) => {
-        this.stored('wal');
-        this.position = { seq, commitTime };
-        // A write the WAL delivered before its own write path applied it stays behind.
-        for (const own of this.ownWrites) if (own <= seq) this.ownWrites.delete(own);
-        this.requestDurable(seq);
-        this.notify();
-      },
-      onError: (err) => this.failed('wal', 'WAL follower error', err),
-      ...(this.o.hooks?.beforeWalBatch ? { beforeBatch: this.o.hooks.beforeWalBatch } : {}),
-    });
-    await this.walFollower.start();
+    const ctx = this.context();
+    this.follower =
+      this.layout.kind === 'leaf' ? new PlacedFollow(ctx) : new HubFollow(ctx, this.recovered);
+    await this.follower.start();
     this.assertRunning();
     this.heartbeat = new HeartbeatPublisher({
       nc: this.o.link.nc,
@@ -290,21 +224,40 @@ export class Replica {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    for (const wake of [...this.sleepers]) wake();
+    this.stopping.abort();
     this.heartbeat?.stop();
-    this.beaconSub?.unsubscribe();
-    await this.catalogFollower?.stop();
-    await this.walFollower?.stop();
-    for (const f of this.collectionFollowers.values()) {
-      const started = await f.catch(() => null);
-      await started?.catalog.stop();
-      await started?.wal.stop();
-    }
-    await Promise.allSettled(this.running.values());
-    await this.syncing;
-    this.views.stop();
-    await this.host?.close();
+    await this.follower?.stop();
+    await this.queue.settled();
+    await this.durable.settled();
+    await this.supervisor?.close();
+  }
+
+  /** What both follows use of this replica. */
+  private context(): ReplicaContext {
+    return {
+      link: this.o.link,
+      catalog: this.o.catalog,
+      views: this.views,
+      region: this.region,
+      node: this.node,
+      layout: this.layout,
+      hooks: this.o.hooks,
+      signal: this.stopping.signal,
+      keeps: (c) => this.keeps(c),
+      applyDefinition: (def) => this.applyDefinition(def),
+      awaitDefinition: (c, g) => this.awaitDefinition(c, g),
+      enqueue: (m) => this.queue.enqueue(m),
+      firstTries: (c) => this.queue.firstTries(c),
+      applyWal: (entries) => this.applyWal(entries),
+      walStored: () => {
+        this.stored('wal');
+        this.positionChanged();
+      },
+      positionChanged: () => this.positionChanged(),
+      markDurable: (seq) => this.durable.markDurable(seq),
+      walFailed: (err, fields) => this.failed('wal', 'WAL follower error', err, fields),
+      log: (msg, fields) => this.log(msg, fields),
+    };
   }
 
   /**
@@ -313,30 +266,6 @@ export class Replica {
    */
   get storageError(): string | null {
     return [...this.storage.values()][0] ?? null;
-  }
-
-  /** Reports an error; a storage error marks the node unhealthy until the next success there. */
-  private failed(
-    where: 'wal' | 'manifest',
-    what: string,
-    err: unknown,
-    fields: Record<string, unknown> = {},
-  ): void {
-    if (isStorageError(err)) {
-      const message = `cannot store data (${what}): ${errorMessage(err)}`;
-      if (!this.storage.has(where))
-        this.log('storage error: this node is not ready', { err: message });
-      this.storage.set(where, message);
-      this.o.onStorageError?.(err);
-      this.heartbeat?.beat();
-    }
-    this.log(what, { ...fields, err: errorMessage(err) });
-  }
-
-  private stored(where: 'wal' | 'manifest'): void {
-    if (!this.storage.delete(where)) return;
-    this.log('storage recovered: this node stores data again', { where });
-    this.heartbeat?.beat();
   }
 
   /** Whether this region holds a collection (its placement includes the region, or is unset). */
@@ -361,27 +290,15 @@ export class Replica {
   }
 
   /** Resolves when `predicate` holds (checked on every change), or rejects after `timeoutMs`. */
-  waitUntil(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
-    if (predicate()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const off = this.onChange(() => {
-        if (predicate()) {
-          clearTimeout(timer);
-          off();
-          resolve();
-        }
-      });
-      const timer = setTimeout(() => {
-        off();
-        reject(
-          new SyncError(
-            'replication_pending',
-            `timed out after ${timeoutMs} ms waiting for ${what}`,
-            { transient: true },
-          ),
-        );
-      }, timeoutMs);
-    });
+  async waitUntil(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
+    if (await until(predicate, { timeoutMs, onChange: (wake) => this.onChange(wake) })) return;
+    throw new SyncError(
+      'replication_pending',
+      `timed out after ${timeoutMs} ms waiting for ${what}`,
+      {
+        transient: true,
+      },
+    );
   }
 
   heartbeatBody(): Heartbeat {
@@ -405,57 +322,18 @@ export class Replica {
     this.notify();
   }
 
+  /** Publishes a heartbeat now (tests, and right after a state change worth telling). */
+  beat(): void {
+    this.heartbeat?.beat();
+  }
+
   /**
    * The position this node tells others (heartbeats, applied notices that `semi-sync` and
    * `sync` acks count): on a follower, only as far as its WAL log is on disk. Local reads
    * use the applied position, which a process crash cannot take back (decision 0016).
    */
   private announcedSeq(): number {
-    return this.o.readSeq?.() ?? Math.min(this.appliedSeq, this.durable);
-  }
-
-  /**
-   * Asks for the WAL log to be fsynced up to `seq`, off the event loop; one sync runs at a
-   * time and covers every commit made before it started. Announces each new durable
-   * position.
-   */
-  private requestDurable(seq: number): void {
-    // In a leaf region the position can step back (a collection placed here later starts
-    // lower): rows stored on the way up again are not synced yet, and a sync already under
-    // way must not count for them (review of issue 12).
-    if (seq < this.syncWanted) {
-      this.syncEpoch++;
-      this.durable = Math.min(this.durable, seq);
-    }
-    this.syncWanted = seq;
-    this.syncing ??= this.syncLoop().finally(() => {
-      this.syncing = null;
-      // A request that came after the loop's last check starts it again.
-      if (!this.stopped && this.syncWanted > this.durable) this.requestDurable(this.syncWanted);
-    });
-  }
-
-  private async syncLoop(): Promise<void> {
-    while (!this.stopped && this.syncWanted > this.durable) {
-      const target = this.syncWanted;
-      const epoch = this.syncEpoch;
-      try {
-        await this.o.catalog.syncWalLog();
-      } catch (err) {
-        this.failed('wal', 'WAL log fsync failed', err);
-        await new Promise((r) => setTimeout(r, 100));
-        continue;
-      }
-      if (epoch !== this.syncEpoch) continue; // the position stepped back meanwhile
-      this.durable = Math.max(this.durable, target);
-      // A primary announces its commit position after each write already.
-      if (!this.o.readSeq) this.heartbeat?.announce(this.region, this.node, this.announcedSeq());
-    }
-  }
-
-  /** Publishes a heartbeat now (tests, and right after a state change worth telling). */
-  beat(): void {
-    this.heartbeat?.beat();
+    return this.o.readSeq?.() ?? Math.min(this.appliedSeq, this.durable.seq);
   }
 
   /** Applies WAL entries to the served views (also used by the primary for its own writes). */
@@ -482,253 +360,57 @@ export class Replica {
     this.ownWrites.add(entry.seq);
   }
 
-  /**
-   * Loads what the data directory says this node applied: each generation's applied
-   * manifest, its segments (verified; refetched when missing or bad), then the local WAL
-   * log into the memtables. Touches no stream but SEGMENTS.
-   */
-  async recover(): Promise<void> {
-    if (!this.host) this.startViewHost();
-    await mkdir(this.segmentsDir, { recursive: true });
-    const { catalog } = this.o;
-    for (const settings of catalog.listCollections()) {
-      for (const g of catalog.listGenerations(settings.name)) {
-        const served = this.views.ensure(settings, g);
-        const m = catalog.appliedManifest(settings.name, g.model);
-        if (m) await this.applier.reinstall(served, m);
-      }
-    }
-    const entries: SeqWalEntry[] = [];
-    for (const row of catalog.walEntriesAll()) {
-      entries.push({ ...decodeWalEntry(row.payload), seq: row.seq, time: 0 });
-    }
-    this.applyWal(entries);
-    const last = entries[entries.length - 1];
-    if (last) this.position = { seq: last.seq, commitTime: 0 };
-  }
-
-  /**
-   * Leaf layout (ADR 0011): follows the region's mirror of every collection definition;
-   * for each collection placed here it sets up the region's mirrors of that collection and
-   * follows its manifests and WAL entries; the primary's beacons close the position over
-   * the gaps other regions' collections leave in the WAL.
-   */
-  private async followPlaced(): Promise<void> {
-    const placed = new PlacedPosition(0);
-    this.placed = placed;
-    for (const s of this.o.catalog.listCollections()) {
-      if (this.keeps(s.name)) placed.hold(s.name, this.placedFloor(s.name));
-      else placed.exclude(s.name);
-    }
-    const onBeacon = (b: PrimaryBeacon) => {
-      placed.observe(b);
-      this.positionChanged();
-    };
-    this.beaconSub = this.o.link.nc.subscribe(Subjects.primaryState, {
-      callback: (_e, m) => {
-        try {
-          onBeacon(JSON.parse(Buffer.from(m.data).toString('utf8')) as PrimaryBeacon);
-        } catch (err) {
-          this.log('bad primary beacon', { err: String(err) });
-        }
-      },
-    });
-    const last = await this.o.link.jsm.streams
-      .getMessage(Streams.state, { last_by_subj: Subjects.primaryState })
-      .catch(() => null);
-    this.assertRunning();
-    if (last) onBeacon(JSON.parse(Buffer.from(last.data).toString('utf8')) as PrimaryBeacon);
-
-    this.catalogFollower = new CatalogFollower({
-      js: this.o.link.js,
-      jsm: this.o.link.jsm,
-      stream: this.layout.definitions,
-      onDefinition: async (def) => {
-        await applyCollectionDef(this.o.catalog, this.views, def);
-        this.placeDefinition(def);
-      },
-      // The region's CATALOG mirror holds definitions only; manifests come per collection.
-      onManifest: () => undefined,
-      onError: (err) => this.log('catalog follower error', { err: String(err) }),
-    });
-    await this.catalogFollower.start();
-    await this.catalogFollower.initialSync;
-    this.assertRunning();
-    for (const s of this.o.catalog.listCollections()) {
-      if (this.keeps(s.name)) this.followCollection(s.name);
-    }
-    await Promise.all(this.collectionFollowers.values());
-    this.assertRunning();
-    this.walTargetAtStart = 0;
-    this.heartbeat = new HeartbeatPublisher({
-      nc: this.o.link.nc,
-      intervalMs: this.o.heartbeatMs ?? 1_000,
-      build: () => this.heartbeatBody(),
-    });
-    this.heartbeat.start();
-  }
-
-  private placeDefinition(def: CollectionDef): void {
-    const name = def.settings.name;
-    if (this.keeps(name)) {
-      this.placed?.hold(name, this.placedFloor(name));
-      this.followCollection(name);
-    } else {
-      this.placed?.exclude(name);
-    }
-    this.positionChanged();
-  }
-
-  /** How far this node's data dir has every WAL entry of `collection`. */
-  private placedFloor(collection: string): number {
-    const covers = this.views
-      .all()
-      .filter((s) => s.settings.name === collection)
-      .map((s) => s.view.coversSeq);
-    const floor = covers.length ? Math.min(...covers) : 0;
-    return Math.max(this.o.catalog.storedWalSeq(collection), floor);
-  }
-
-  /** Starts following one placed collection (once); retried with backoff until it starts. */
-  private followCollection(collection: string): void {
-    if (this.collectionFollowers.has(collection) || this.stopped) return;
-    const start = async () => {
-      for (let attempt = 0; !this.stopped; attempt++) {
-        try {
-          return await this.startCollectionFollowers(collection);
-        } catch (err) {
-          this.log('cannot follow collection', { collection, err: errorMessage(err) });
-          await this.sleep(Math.min(5_000, 200 * 2 ** attempt));
-        }
-      }
-      return null;
-    };
-    this.collectionFollowers.set(collection, start());
-  }
-
-  private async startCollectionFollowers(
-    collection: string,
-  ): Promise<{ catalog: CatalogFollower; wal: WalFollower }> {
-    const { link } = this.o;
-    await ensureCollectionMirrors(link.jsm, this.layout.hubDomain!, collection);
-    const catalog = new CatalogFollower({
-      js: link.js,
-      jsm: link.jsm,
-      stream: this.layout.manifests(collection),
-      onDefinition: (def) => applyCollectionDef(this.o.catalog, this.views, def),
-      onManifest: (m) => this.enqueue(m),
-      onError: (err) => this.log('catalog follower error', { collection, err: String(err) }),
-    });
-    await catalog.start();
-    await catalog.initialSync;
-    const prefix = `${collection}\u0000`;
-    await Promise.all([...this.firstTries].filter(([k]) => k.startsWith(prefix)).map(([, p]) => p));
-    const startSeq = this.placedFloor(collection) + 1;
-    this.placed?.hold(collection, startSeq - 1);
-    const wal = new WalFollower({
-      js: link.js,
-      jsm: link.jsm,
-      catalog: this.o.catalog,
-      stream: this.layout.wal(collection),
-      legacyDurable: `replica_${this.region}_${this.node}__${collection}`,
-      startSeq,
-      apply: (entries) => this.applyWal(entries),
-      keeps: (e) => this.keeps(e.collection),
-      awaitDefinition: (c, g) => this.awaitDefinition(c, g),
-      onPosition: (seq) => {
-        this.stored('wal');
-        this.placed?.advance(collection, seq);
-        this.positionChanged();
-      },
-      onError: (err) => this.failed('wal', 'WAL follower error', err, { collection }),
-      ...(this.o.hooks?.beforeWalBatch ? { beforeBatch: this.o.hooks.beforeWalBatch } : {}),
-    });
-    await wal.start();
-    if (this.stopped) {
-      await catalog.stop();
-      await wal.stop();
-    }
-    return { catalog, wal };
-  }
-
-  /** Announces a new position (leaf layout), once per change. */
+  /** Announces a new position once per change, and asks for it to be made durable. */
   private positionChanged(): void {
     const seq = this.appliedSeq;
+    // A write the WAL delivered before its own write path applied it stays behind.
+    for (const own of this.ownWrites) if (own <= seq) this.ownWrites.delete(own);
     if (seq === this.lastAnnounced) return;
     this.lastAnnounced = seq;
-    this.requestDurable(seq);
+    this.durable.request(seq);
     this.notify();
   }
 
-  private enqueue(m: Manifest): void {
-    const key = `${m.collection}\u0000${m.generation}`;
-    const cur = this.pending.get(key);
-    if (!cur || cur.version < m.version) this.pending.set(key, m);
-    if (!this.running.has(key)) {
-      let tried: () => void = () => undefined;
-      this.firstTries.set(key, new Promise<void>((r) => (tried = r)));
-      const run = this.drain(key, tried).finally(() => {
-        tried();
-        this.running.delete(key);
-      });
-      this.running.set(key, run);
+  /** A manifest of the queue: fetches its definition when unknown; false when not kept here. */
+  private async applyManifest(m: Manifest): Promise<boolean> {
+    if (!this.views.get(m.collection, m.generation)) {
+      const def = await lastCollectionDef(this.o.link.jsm, m.collection);
+      if (def) this.applyDefinition(def);
     }
+    if (!this.keeps(m.collection)) return false;
+    await this.applier.apply(m);
+    return true;
   }
 
-  /** Applies the newest pending manifest of one collection generation; retries with backoff. */
-  private async drain(key: string, tried: () => void): Promise<void> {
-    let attempt = 0;
-    while (!this.stopped) {
-      const m = this.pending.get(key);
-      if (!m) return;
-      try {
-        if (!this.views.get(m.collection, m.generation)) {
-          const def = await lastCollectionDef(this.o.link.jsm, m.collection);
-          if (def) applyCollectionDef(this.o.catalog, this.views, def);
-        }
-        if (!this.keeps(m.collection)) {
-          this.pending.delete(key);
-          return;
-        }
-        await this.applier.apply(m);
-        this.stored('manifest');
-        if (this.pending.get(key) === m) this.pending.delete(key);
-        attempt = 0;
-        tried();
-        this.heartbeat?.beat();
-        this.notify();
-      } catch (err) {
-        const served = this.views.get(m.collection, m.generation);
-        if (served)
-          served.error = {
-            version: m.version,
-            message: errorMessage(err),
-            at: new Date().toISOString(),
-          };
-        this.failed('manifest', 'manifest apply failed', err, {
-          collection: m.collection,
-          version: m.version,
-        });
-        tried();
-        this.heartbeat?.beat();
-        this.notify();
-        const delay = Math.min(5_000, (this.o.retryMs ?? 200) * 2 ** attempt);
-        attempt++;
-        await this.sleep(delay);
-      }
-    }
+  private applyDefinition(def: CollectionDef): void {
+    applyCollectionDef(this.o.catalog, this.views, def);
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const wake = () => {
-        clearTimeout(t);
-        this.sleepers.delete(wake);
-        resolve();
-      };
-      const t = setTimeout(wake, ms);
-      this.sleepers.add(wake);
-    });
+  /**
+   * Rebuilds a view whose thread was lost, from what this node has durably applied: the
+   * applied manifest, then the local WAL log. Writes applied since come through the WAL as
+   * usual. Resolves once this replica's position has reached what it reported when the
+   * rebuild started (the primary's includes its own writes, which reach its WAL log
+   * through its WAL follower).
+   */
+  private async rebuild(view: ViewHandle): Promise<void> {
+    const served = this.views.byView(view);
+    if (!served) return;
+    const { name } = served.settings;
+    const { model } = served.generation;
+    const target = this.o.readSeq?.() ?? this.appliedSeq;
+    // A primary's own writes posted to the lost thread must come again from the WAL, not
+    // be skipped as already applied (review of issue 12): forget them all; a second
+    // apply of a write changes nothing.
+    this.ownWrites.clear();
+    const m = this.o.catalog.appliedManifest(name, model);
+    if (m) await this.applier.reinstall(served, m);
+    for (const row of this.o.catalog.walEntriesAfter(name, model, m?.coversSeq ?? 0)) {
+      const e = decodeWalEntry(row.payload);
+      if (e.op === 'upsert') view.upsert(e.points, row.seq);
+      else view.delete(e.ids, row.seq);
+    }
+    await this.waitUntil(() => this.appliedSeq >= target, 60_000, 'the rebuilt view');
   }
 
   /**
@@ -739,16 +421,46 @@ export class Replica {
    * skipped while the position moved past them.
    */
   private async awaitDefinition(collection: string, generation: string): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
+    const backoff = new Backoff({ firstMs: 50, maxMs: 1_000 });
+    for (;;) {
       if (this.views.get(collection, generation)) return;
       const def = await lastCollectionDef(this.o.link.jsm, collection);
-      if (def) applyCollectionDef(this.o.catalog, this.views, def);
+      if (def) this.applyDefinition(def);
       if (this.views.get(collection, generation)) return;
-      if (this.stopped) throw new SyncError('stopped', 'replica stopped', { transient: true });
+      this.assertRunning();
       // A placed-elsewhere collection still gets its definition (and views) here; only a
       // definition that has not arrived yet keeps us waiting.
-      await this.sleep(Math.min(1_000, 50 * 2 ** attempt));
+      await backoff.wait(this.stopping.signal);
     }
+  }
+
+  /** Reports an error; a storage error marks the node unhealthy until the next success there. */
+  private failed(where: StorageSite, what: string, err: unknown, fields = {}): void {
+    if (isStorageError(err)) {
+      const message = `cannot store data (${what}): ${errorMessage(err)}`;
+      if (!this.storage.has(where))
+        this.log('storage error: this node is not ready', { err: message });
+      this.storage.set(where, message);
+      this.o.onStorageError?.(err);
+      this.heartbeat?.beat();
+    }
+    this.log(what, { ...fields, err: errorMessage(err) });
+  }
+
+  private stored(where: StorageSite): void {
+    if (!this.storage.delete(where)) return;
+    this.log('storage recovered: this node stores data again', { where });
+    this.heartbeat?.beat();
+  }
+
+  /** A manifest was applied or failed: heartbeat at once, and wake waiters. */
+  private changed(): void {
+    this.heartbeat?.beat();
+    this.notify();
+  }
+
+  private assertRunning(): void {
+    if (this.stopping.signal.aborted) throw stoppedError();
   }
 
   private notify(): void {
@@ -758,8 +470,4 @@ export class Replica {
   private log(msg: string, fields?: Record<string, unknown>): void {
     this.o.log?.(msg, { region: this.region, node: this.node, ...fields });
   }
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
