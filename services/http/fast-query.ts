@@ -1,18 +1,10 @@
-import { createServer } from 'node:http';
-import type {
-  IncomingMessage,
-  RequestListener,
-  Server,
-  ServerOptions,
-  ServerResponse,
-} from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Hono } from 'hono';
 import { checkJsonType, errorAnswer, errorHeaders, parseJson } from './json.ts';
 import { assertCollectionName } from '../validate.ts';
 import { authorize } from './auth.ts';
 import type { KeyRing } from './auth.ts';
 import { checkDeclaredLength } from './body-limit.ts';
-import type { ServiceGate } from './gate.ts';
 import type { Logger } from './logger.ts';
 import type { ServiceMetrics } from './metrics.ts';
 
@@ -185,18 +177,4 @@ export function attachFastQueryPath(app: Hono, o: FastQueryOptions): void {
 /** The app's query fast path, if it has one. */
 export function fastQueryPath(app: Hono): FastQueryPath | null {
   return fastPaths.get(app) ?? null;
-}
-
-/**
- * `createServer` for @hono/node-server's `serve`: a `node:http` server whose requests meet
- * the node's {@link ServiceGate} first (503 until the node is ready), then go to the app's
- * query fast path, and to Hono otherwise.
- */
-export function withFastQueryPath(app: Hono, gate?: ServiceGate): typeof createServer {
-  const create = (options: ServerOptions, hono?: RequestListener): Server =>
-    createServer(options, (req, res) => {
-      if (gate?.take(req, res)) return;
-      if (!fastPaths.get(app)?.take(req, res)) hono?.(req, res);
-    });
-  return create as typeof createServer;
 }

@@ -31,6 +31,12 @@ export class ServiceGate {
     this.state = 'open';
   }
 
+  /** Answers every request with 503 `starting` again: the node is changing role. */
+  starting(reason: string): void {
+    this.state = 'starting';
+    this.reason = reason;
+  }
+
   /** Answers every request with 503 `stopping` from now on (graceful shutdown). */
   stopping(): void {
     this.state = 'stopping';

@@ -1,0 +1,53 @@
+import { createServer } from 'node:http';
+import type { RequestListener, Server, ServerOptions } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import type { ServerType } from '@hono/node-server';
+import type { Hono } from 'hono';
+import { fastQueryPath } from '../http/fast-query.ts';
+import type { ServiceGate } from '../http/gate.ts';
+
+/**
+ * The node's HTTP listener, which outlives its roles: every request meets the
+ * {@link ServiceGate} first (503 while the node starts, stops or changes role), then the
+ * current role's query fast path (decision 0010), then its Hono app. `use(app)` swaps the
+ * role's app in; requests already handed to the old app finish there.
+ */
+export class Listener {
+  private app: Hono | null = null;
+  private constructor(
+    readonly server: ServerType,
+    readonly port: number,
+  ) {}
+
+  static async open(host: string, port: number, gate: ServiceGate): Promise<Listener> {
+    let self: Listener | null = null;
+    const fetch = (req: Request): Response | Promise<Response> =>
+      self?.app ? self.app.fetch(req) : new Response(null, { status: 503 });
+    const create = (options: ServerOptions, hono?: RequestListener): Server =>
+      createServer(options, (req, res) => {
+        if (gate.take(req, res)) return;
+        const app = self?.app;
+        if (!app || !fastQueryPath(app)?.take(req, res)) hono?.(req, res);
+      });
+    const server = await new Promise<ServerType>((resolve, reject) => {
+      const s = serve(
+        { fetch, hostname: host, port, createServer: create as typeof createServer },
+        () => resolve(s),
+      );
+      s.once('error', reject);
+    });
+    self = new Listener(server, (server.address() as AddressInfo).port);
+    return self;
+  }
+
+  /** Serves the API of `app` from now on (once the gate opens). */
+  use(app: Hono): void {
+    this.app = app;
+  }
+
+  /** Stops accepting connections; resolves once the open ones are done. */
+  close(): Promise<void> {
+    return new Promise<void>((r) => this.server.close(() => r()));
+  }
+}

@@ -1,0 +1,52 @@
+import { Primary } from '../../sync/index.ts';
+import { collectionReadRoutes, collectionWriteRoutes } from '../routes/collections.ts';
+import { pointRoutes } from '../routes/points.ts';
+import { localPointReadRoutes, localQueryRoutes } from '../routes/query.ts';
+import type { Foundation, StartOptions } from './foundation.ts';
+import { Gauges, localContext, onManifestApplied, roleApp } from './role.ts';
+import type { Role } from './role.ts';
+
+/**
+ * The primary role: takes the primary lease, then writes (WAL, seals, merges) and serves
+ * reads from its own replica. Its API adds collection and point writes to a follower's.
+ */
+export function startPrimary(f: Foundation, options: StartOptions = {}): Role {
+  const { config } = f;
+  const primary = new Primary({
+    link: f.link,
+    catalog: f.catalog!,
+    dataDir: f.dataDir,
+    region: config.region,
+    node: config.node,
+    regions: config.regions ?? [config.region],
+    seal: config.seal,
+    heartbeatMs: config.heartbeatMs,
+    beaconMs: config.beaconMs,
+    ackTimeoutMs: config.ackTimeoutMs,
+    leaseTtlMs: config.leaseTtlMs,
+    searchThreads: config.query.searchThreads,
+    url: f.url,
+    log: (msg, fields) => f.log(msg, fields),
+    info: (msg: string, fields?: Record<string, unknown>) => f.logger.info(fields ?? {}, msg),
+    onManifestApplied: onManifestApplied(f),
+    onStorageError: () => f.metrics.storageErrors.inc(),
+    ...(options.hooks ? { hooks: options.hooks } : {}),
+  });
+  const { replica } = primary;
+  const gauges = new Gauges(f, () => ({ primary, replica }));
+  const app = roleApp(f, () => replica, gauges);
+  const local = localContext(f, replica, primary);
+  collectionReadRoutes(app, { replica, state: f.state, keys: f.keys });
+  collectionWriteRoutes(app, { primary, keys: f.keys });
+  pointRoutes(app, { primary, keys: f.keys, tokens: f.tokens });
+  localQueryRoutes(app, { ctx: local, keys: f.keys, metrics: f.metrics });
+  localPointReadRoutes(app, { ctx: local, keys: f.keys });
+  return {
+    name: 'primary',
+    app,
+    primary,
+    replica,
+    start: () => primary.start(),
+    stop: () => primary.stop(),
+  };
+}
