@@ -32,7 +32,7 @@ const asyncNative = {
 /** Folders in dependency order: a folder may import only from those before it. */
 const layers = ['lib', 'index', 'catalog', 'sync', 'services', 'clients'];
 
-function restrictionsFor(folder) {
+function restrictionsFor(folder, { tests }) {
   const paths = Object.entries(engines)
     .filter(([, owner]) => owner !== folder)
     .map(([name, owner]) => ({
@@ -44,6 +44,14 @@ function restrictionsFor(folder) {
       .filter(([, owner]) => owner !== folder)
       .map(([name, owner]) => ({ group: [`${name}/*`], message: `${name} is owned by ${owner}/` })),
   ];
+  // Production code never reaches into the development tools, tests or benchmarks (its
+  // own unit tests may use the harness in dev/).
+  for (const tools of tests ? [] : ['dev', 'test', 'bench']) {
+    patterns.push({
+      group: [`**/${tools}/*`, `../${tools}`, `../../${tools}`],
+      message: `${folder}/ is production code: it may not depend on ${tools}/ (development tools, tests, benchmarks)`,
+    });
+  }
   const pos = layers.indexOf(folder);
   if (pos >= 0) {
     for (const later of layers.slice(pos + 1)) {
@@ -80,11 +88,16 @@ export default tseslint.config(
   },
   {
     // Tests read JSON answers field by field; typing every response shape there adds noise.
-    files: ['test/**/*.ts', '**/*.test.ts'],
+    files: ['test/**/*.ts', 'dev/harness/**/*.ts', '**/*.test.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
   ...layers.map((folder) => ({
     files: [`${folder}/**/*.ts`],
-    rules: { 'no-restricted-imports': ['error', restrictionsFor(folder)] },
+    ignores: ['**/*.test.ts'],
+    rules: { 'no-restricted-imports': ['error', restrictionsFor(folder, { tests: false })] },
+  })),
+  ...layers.map((folder) => ({
+    files: [`${folder}/**/*.test.ts`],
+    rules: { 'no-restricted-imports': ['error', restrictionsFor(folder, { tests: true })] },
   })),
 );

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { encodePointColumns } from '../index/index.ts';
 import { ARROW_STREAM, ConsistencyLevels } from '../services/index.ts';
-import { PRIMARY_FOLLOWER_ROUTER, TEST_KEYS } from '../test/harness/services.ts';
+import { PRIMARY_FOLLOWER_ROUTER, TEST_KEYS } from '../dev/harness/services.ts';
 import { useServiceCluster } from '../test/harness/service-fixture.ts';
 import { MeridianClient, MeridianError, isMeridianError, isNotFound } from './index.ts';
 import * as wire from './media-types.ts';

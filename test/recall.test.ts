@@ -6,9 +6,9 @@ import {
   defaultHnswParams,
   loadSegment,
 } from '../index/index.ts';
-import { loadRecallDatasets } from './harness/datasets.ts';
-import type { Dataset } from './harness/datasets.ts';
-import { makeTempDir } from './harness/tmp.ts';
+import { loadRecallDatasets } from '../dev/harness/datasets.ts';
+import type { Dataset } from '../dev/harness/datasets.ts';
+import { makeTempDir } from '../dev/harness/tmp.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterAll(async () => {

@@ -15,8 +15,8 @@ import {
   loadSegment,
 } from '../../index/index.ts';
 import type { Segment } from '../../index/index.ts';
-import { generateClustered, loadRecallDatasets } from '../../test/harness/datasets.ts';
-import type { Dataset } from '../../test/harness/datasets.ts';
+import { generateClustered, loadRecallDatasets } from '../../dev/harness/datasets.ts';
+import type { Dataset } from '../../dev/harness/datasets.ts';
 import { latencySummary, machineInfo, printTable, round, writeResult } from '../lib.ts';
 import type { BenchFlags } from '../lib.ts';
 

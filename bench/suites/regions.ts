@@ -21,20 +21,20 @@
  *   time from the ack to the first applied notice of that region's follower (core NATS,
  *   heard on that region's own server) with `appliedSeq` ≥ the write's seq.
  * - `violations`: every write and read of the run is recorded for the consistency
- *   checker (test/harness/consistency-checker.ts). Every query is a read of the Fiori id
+ *   checker (dev/harness/consistency-checker.ts). Every query is a read of the Fiori id
  *   whose vector it uses: the id's `tag` in the answer's top 10 is what it observed.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
-import type { LaunchedCluster, RegionEndpoints } from '../../services/cluster/launcher.ts';
-import { launchCluster } from '../../services/cluster/launcher.ts';
-import { NATS_INSTALL_HINT, findNatsServer } from '../../services/cluster/nats-process.ts';
-import { demoTopology, parseTopology, rttBetween } from '../../services/cluster/topology.ts';
-import type { Topology } from '../../services/cluster/topology.ts';
-import type { FioriRecord } from '../../services/demo/fiori.ts';
-import { loadFioriRecords } from '../../services/demo/fiori.ts';
+import type { LaunchedCluster, RegionEndpoints } from '../../dev/cluster/launcher.ts';
+import { launchCluster } from '../../dev/cluster/launcher.ts';
+import { NATS_INSTALL_HINT, findNatsServer } from '../../dev/cluster/nats-process.ts';
+import { demoTopology, parseTopology, rttBetween } from '../../dev/cluster/topology.ts';
+import type { Topology } from '../../dev/cluster/topology.ts';
+import type { FioriRecord } from '../../dev/demo/fiori.ts';
+import { loadFioriRecords } from '../../dev/demo/fiori.ts';
 import type { QueryResponse, RegionsResponse, WriteResponse } from '../../services/api.ts';
 import { TokenCodec } from '../../services/tokens.ts';
 import { Subjects, connectNats } from '../../sync/index.ts';
@@ -43,9 +43,9 @@ import {
   HistoryRecorder,
   checkHistory,
   formatReport,
-} from '../../test/harness/consistency-checker.ts';
-import { seededRandom } from '../../test/harness/datasets.ts';
-import { waitFor } from '../../test/harness/wait-for.ts';
+} from '../../dev/harness/consistency-checker.ts';
+import { seededRandom } from '../../dev/harness/datasets.ts';
+import { waitFor } from '../../dev/harness/wait-for.ts';
 import { latencySummary, machineInfo, percentile, printTable, round, writeResult } from '../lib.ts';
 import type { BenchFlags } from '../lib.ts';
 import { renderRegionsChart } from './regions/chart.ts';

@@ -9,10 +9,10 @@ import {
   PRIMARY_FOLLOWER_ROUTER,
   TEST_KEYS,
   TEST_TOKEN_SECRET,
-} from '../../test/harness/services.ts';
+} from '../../dev/harness/services.ts';
 import { useServiceCluster } from '../../test/harness/service-fixture.ts';
-import { makeTempDir } from '../../test/harness/tmp.ts';
-import type { TempDir } from '../../test/harness/tmp.ts';
+import { makeTempDir } from '../../dev/harness/tmp.ts';
+import type { TempDir } from '../../dev/harness/tmp.ts';
 
 const BIN = fileURLToPath(new URL('./bin.mjs', import.meta.url));
 const run = promisify(execFile);

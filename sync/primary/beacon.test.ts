@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startNatsServer } from '../../test/harness/nats-server.ts';
-import type { NatsServerHandle } from '../../test/harness/nats-server.ts';
+import { startNatsServer } from '../../dev/harness/nats-server.ts';
+import type { NatsServerHandle } from '../../dev/harness/nats-server.ts';
 import { connectNats } from '../connection.ts';
 import type { NatsLink } from '../connection.ts';
 import { Subjects } from '../subjects.ts';

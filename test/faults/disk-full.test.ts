@@ -2,13 +2,13 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startNatsServer } from '../harness/nats-server.ts';
-import type { NatsServerHandle } from '../harness/nats-server.ts';
-import { TEST_KEYS, http, startCluster } from '../harness/services.ts';
-import type { TestCluster } from '../harness/services.ts';
-import { makeTempDir } from '../harness/tmp.ts';
-import type { TempDir } from '../harness/tmp.ts';
-import { waitFor } from '../harness/wait-for.ts';
+import { startNatsServer } from '../../dev/harness/nats-server.ts';
+import type { NatsServerHandle } from '../../dev/harness/nats-server.ts';
+import { TEST_KEYS, http, startCluster } from '../../dev/harness/services.ts';
+import type { TestCluster } from '../../dev/harness/services.ts';
+import { makeTempDir } from '../../dev/harness/tmp.ts';
+import type { TempDir } from '../../dev/harness/tmp.ts';
+import { waitFor } from '../../dev/harness/wait-for.ts';
 
 /**
  * Regression (issue 17): with a follower's data directory full, `/readyz` kept answering

@@ -1,9 +1,9 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TEST_KEYS, http } from '../harness/services.ts';
+import { TEST_KEYS, http } from '../../dev/harness/services.ts';
 import { useServiceCluster } from '../harness/service-fixture.ts';
-import { waitFor } from '../harness/wait-for.ts';
+import { waitFor } from '../../dev/harness/wait-for.ts';
 
 /**
  * Repair (issue 17): a damaged segment file made the first start exit and only the second

@@ -1,23 +1,23 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../services/cluster/launcher.ts';
-import { checkHistory, formatReport } from '../harness/consistency-checker.ts';
+import { freePort } from '../../dev/cluster/launcher.ts';
+import { checkHistory, formatReport } from '../../dev/harness/consistency-checker.ts';
 import {
   crashRounds,
   missingOn,
   processTarget,
   startCheckerClient,
   startWriter,
-} from '../harness/crash-workload.ts';
-import { seededRandom } from '../harness/datasets.ts';
-import { startNatsServer } from '../harness/nats-server.ts';
-import type { NatsServerHandle } from '../harness/nats-server.ts';
-import { startProcess } from '../harness/processes.ts';
-import type { ProcessSpec, ServiceProcess } from '../harness/processes.ts';
-import { http } from '../harness/services.ts';
-import { makeTempDir } from '../harness/tmp.ts';
-import type { TempDir } from '../harness/tmp.ts';
-import { waitFor } from '../harness/wait-for.ts';
+} from '../../dev/harness/crash-workload.ts';
+import { seededRandom } from '../../dev/harness/datasets.ts';
+import { startNatsServer } from '../../dev/harness/nats-server.ts';
+import type { NatsServerHandle } from '../../dev/harness/nats-server.ts';
+import { startProcess } from '../../dev/harness/processes.ts';
+import type { ProcessSpec, ServiceProcess } from '../../dev/harness/processes.ts';
+import { http } from '../../dev/harness/services.ts';
+import { makeTempDir } from '../../dev/harness/tmp.ts';
+import type { TempDir } from '../../dev/harness/tmp.ts';
+import { waitFor } from '../../dev/harness/wait-for.ts';
 
 /**
  * Crash correctness (issue 11), against real processes on one nats-server: a primary, a

@@ -4,10 +4,10 @@
  * outside vitest (importing vitest there throws "Vitest failed to access its internal state").
  */
 import { afterAll, beforeAll } from 'vitest';
-import { startNatsServer } from './nats-server.ts';
-import type { NatsServerHandle } from './nats-server.ts';
-import { startCluster } from './services.ts';
-import type { ServiceSpec, TestCluster } from './services.ts';
+import { startNatsServer } from '../../dev/harness/nats-server.ts';
+import type { NatsServerHandle } from '../../dev/harness/nats-server.ts';
+import { startCluster } from '../../dev/harness/services.ts';
+import type { ServiceSpec, TestCluster } from '../../dev/harness/services.ts';
 
 export interface ClusterFixture {
   readonly nats: NatsServerHandle;

@@ -13,8 +13,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { demoTopology, parseTopology, rttBetween } from '../../services/cluster/topology.ts';
-import { NATS_INSTALL_HINT, findNatsServer } from '../../services/cluster/nats-process.ts';
+import { demoTopology, parseTopology, rttBetween } from '../../dev/cluster/topology.ts';
+import { NATS_INSTALL_HINT, findNatsServer } from '../../dev/cluster/nats-process.ts';
 import { loadConfig } from '../../services/config.ts';
 import type { ServiceConfig } from '../../services/config.ts';
 

@@ -8,12 +8,12 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NATS_INSTALL_HINT } from '../../services/cluster/nats-process.ts';
-import { loadFioriRecords } from '../../services/demo/fiori.ts';
-import { waitFor } from '../harness/wait-for.ts';
+import { NATS_INSTALL_HINT } from '../../dev/cluster/nats-process.ts';
+import { loadFioriRecords } from '../../dev/demo/fiori.ts';
+import { waitFor } from '../../dev/harness/wait-for.ts';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-const demoArgs = ['--import', 'tsx', 'services/demo/main.ts'];
+const demoArgs = ['--import', 'tsx', 'dev/demo/main.ts'];
 
 /** A process as /proc shows it; `start` (clock ticks since boot) tells a reused pid apart. */
 interface ProcInfo {

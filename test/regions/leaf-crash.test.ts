@@ -6,10 +6,10 @@
  * third would add processes, not cases, on this 2-core machine.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { crashRounds, missingOn, startWriter } from '../harness/crash-workload.ts';
-import { TEST_KEYS, api, startRegions } from '../harness/regions.ts';
-import type { RegionCluster } from '../harness/regions.ts';
-import { waitFor } from '../harness/wait-for.ts';
+import { crashRounds, missingOn, startWriter } from '../../dev/harness/crash-workload.ts';
+import { TEST_KEYS, api, startRegions } from '../../dev/harness/regions.ts';
+import type { RegionCluster } from '../../dev/harness/regions.ts';
+import { waitFor } from '../../dev/harness/wait-for.ts';
 
 let cluster: RegionCluster;
 

@@ -13,13 +13,17 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenCodec } from '../../services/index.ts';
-import { HistoryRecorder, checkHistory, formatReport } from '../harness/consistency-checker.ts';
-import type { ReadRecord } from '../harness/consistency-checker.ts';
-import { seededRandom } from '../harness/datasets.ts';
-import { api, startRegions } from '../harness/regions.ts';
-import type { RegionCluster } from '../harness/regions.ts';
-import { TEST_TOKEN_SECRET } from '../harness/services.ts';
-import { waitFor } from '../harness/wait-for.ts';
+import {
+  HistoryRecorder,
+  checkHistory,
+  formatReport,
+} from '../../dev/harness/consistency-checker.ts';
+import type { ReadRecord } from '../../dev/harness/consistency-checker.ts';
+import { seededRandom } from '../../dev/harness/datasets.ts';
+import { api, startRegions } from '../../dev/harness/regions.ts';
+import type { RegionCluster } from '../../dev/harness/regions.ts';
+import { TEST_TOKEN_SECRET } from '../../dev/harness/services.ts';
+import { waitFor } from '../../dev/harness/wait-for.ts';
 
 const CUT = 'ap-south';
 const C = 'part';

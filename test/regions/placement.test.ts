@@ -12,10 +12,10 @@ import Database from 'better-sqlite3';
 import { connect } from 'nats';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seededRandom } from '../harness/datasets.ts';
-import { api, segmentFiles, startRegions, waitForVersion } from '../harness/regions.ts';
-import type { RegionCluster } from '../harness/regions.ts';
-import { waitFor } from '../harness/wait-for.ts';
+import { seededRandom } from '../../dev/harness/datasets.ts';
+import { api, segmentFiles, startRegions, waitForVersion } from '../../dev/harness/regions.ts';
+import type { RegionCluster } from '../../dev/harness/regions.ts';
+import { waitFor } from '../../dev/harness/wait-for.ts';
 
 const PLACED = 'placed';
 /** A control collection placed everywhere: proves ap-south does receive what it should. */

@@ -4,10 +4,10 @@
  * once — both followers read it from their region's SEGMENTS mirror, not from the hub.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seededRandom } from '../harness/datasets.ts';
-import { api, segmentFiles, startRegions, waitForVersion } from '../harness/regions.ts';
-import type { ExtraFollower, RegionCluster } from '../harness/regions.ts';
-import { waitFor } from '../harness/wait-for.ts';
+import { seededRandom } from '../../dev/harness/datasets.ts';
+import { api, segmentFiles, startRegions, waitForVersion } from '../../dev/harness/regions.ts';
+import type { ExtraFollower, RegionCluster } from '../../dev/harness/regions.ts';
+import { waitFor } from '../../dev/harness/wait-for.ts';
 
 const HUB = 'us-east';
 const LEAF = 'eu-west';

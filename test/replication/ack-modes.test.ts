@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeIndexWorkers } from '../../index/index.ts';
 import { Buckets, isSyncError, lastManifest, publishManifest } from '../../sync/index.ts';
 import type { Primary, Replica } from '../../sync/index.ts';
-import { startFollower, startPrimary } from '../harness/cluster.ts';
-import type { NodeHandle } from '../harness/cluster.ts';
-import { startNatsServer } from '../harness/nats-server.ts';
-import type { NatsServerHandle } from '../harness/nats-server.ts';
+import { startFollower, startPrimary } from '../../dev/harness/cluster.ts';
+import type { NodeHandle } from '../../dev/harness/cluster.ts';
+import { startNatsServer } from '../../dev/harness/nats-server.ts';
+import type { NatsServerHandle } from '../../dev/harness/nats-server.ts';
 
 let nats: NatsServerHandle;
 let primary: NodeHandle<Primary>;

@@ -1,15 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeIndexWorkers, indexStats } from '../../index/index.ts';
 import type { Primary } from '../../sync/index.ts';
-import { ChildFollower } from '../harness/child-follower.ts';
-import { startPrimary } from '../harness/cluster.ts';
-import type { NodeHandle } from '../harness/cluster.ts';
-import { generateClustered } from '../harness/datasets.ts';
-import { startNatsServer } from '../harness/nats-server.ts';
-import type { NatsServerHandle } from '../harness/nats-server.ts';
-import { makeTempDir } from '../harness/tmp.ts';
-import type { TempDir } from '../harness/tmp.ts';
-import { waitFor } from '../harness/wait-for.ts';
+import { ChildFollower } from '../../dev/harness/child-follower.ts';
+import { startPrimary } from '../../dev/harness/cluster.ts';
+import type { NodeHandle } from '../../dev/harness/cluster.ts';
+import { generateClustered } from '../../dev/harness/datasets.ts';
+import { startNatsServer } from '../../dev/harness/nats-server.ts';
+import type { NatsServerHandle } from '../../dev/harness/nats-server.ts';
+import { makeTempDir } from '../../dev/harness/tmp.ts';
+import type { TempDir } from '../../dev/harness/tmp.ts';
+import { waitFor } from '../../dev/harness/wait-for.ts';
 
 const N = 50_000;
 const DIM = 32;

@@ -2,12 +2,12 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Primary, Replica } from '../../sync/index.ts';
-import { startFollower, startPrimary, stopAll } from '../harness/cluster.ts';
-import type { NodeHandle } from '../harness/cluster.ts';
-import { loadRecallDatasets } from '../harness/datasets.ts';
-import { startNatsServer } from '../harness/nats-server.ts';
-import type { NatsServerHandle } from '../harness/nats-server.ts';
-import { waitFor } from '../harness/wait-for.ts';
+import { startFollower, startPrimary, stopAll } from '../../dev/harness/cluster.ts';
+import type { NodeHandle } from '../../dev/harness/cluster.ts';
+import { loadRecallDatasets } from '../../dev/harness/datasets.ts';
+import { startNatsServer } from '../../dev/harness/nats-server.ts';
+import type { NatsServerHandle } from '../../dev/harness/nats-server.ts';
+import { waitFor } from '../../dev/harness/wait-for.ts';
 
 const ds = loadRecallDatasets()[0]!;
 let nats: NatsServerHandle;

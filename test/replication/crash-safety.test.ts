@@ -1,16 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeIndexWorkers } from '../../index/index.ts';
 import type { Primary } from '../../sync/index.ts';
-import { ChildFollower } from '../harness/child-follower.ts';
-import type { ChildEvent } from '../harness/child-follower.ts';
-import { startPrimary } from '../harness/cluster.ts';
-import type { NodeHandle } from '../harness/cluster.ts';
-import { generateClustered } from '../harness/datasets.ts';
-import { startNatsServer } from '../harness/nats-server.ts';
-import type { NatsServerHandle } from '../harness/nats-server.ts';
-import { makeTempDir } from '../harness/tmp.ts';
-import type { TempDir } from '../harness/tmp.ts';
-import { waitFor } from '../harness/wait-for.ts';
+import { ChildFollower } from '../../dev/harness/child-follower.ts';
+import type { ChildEvent } from '../../dev/harness/child-follower.ts';
+import { startPrimary } from '../../dev/harness/cluster.ts';
+import type { NodeHandle } from '../../dev/harness/cluster.ts';
+import { generateClustered } from '../../dev/harness/datasets.ts';
+import { startNatsServer } from '../../dev/harness/nats-server.ts';
+import type { NatsServerHandle } from '../../dev/harness/nats-server.ts';
+import { makeTempDir } from '../../dev/harness/tmp.ts';
+import type { TempDir } from '../../dev/harness/tmp.ts';
+import { waitFor } from '../../dev/harness/wait-for.ts';
 
 const DIM = 64;
 const BATCH = 2_000; // about 1.3 MB per segment: two chunks, so a kill can land mid-fetch

@@ -6,13 +6,13 @@
  * holds at or below that position must already be searchable in its views.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../services/cluster/launcher.ts';
+import { freePort } from '../../dev/cluster/launcher.ts';
 import type { Primary, Replica } from '../../sync/index.ts';
-import { startFollower, startPrimary, stopAll } from '../harness/cluster.ts';
-import type { NodeHandle } from '../harness/cluster.ts';
-import { startNatsServer } from '../harness/nats-server.ts';
-import type { NatsServerHandle } from '../harness/nats-server.ts';
-import { waitFor } from '../harness/wait-for.ts';
+import { startFollower, startPrimary, stopAll } from '../../dev/harness/cluster.ts';
+import type { NodeHandle } from '../../dev/harness/cluster.ts';
+import { startNatsServer } from '../../dev/harness/nats-server.ts';
+import type { NatsServerHandle } from '../../dev/harness/nats-server.ts';
+import { waitFor } from '../../dev/harness/wait-for.ts';
 
 const DIM = 8;
 /** Held in eu-west: A and B (placed everywhere). Not held: X (us-east only). */

@@ -9,11 +9,11 @@ import { isSyncError } from '../../sync/index.ts';
 import type { Primary } from '../../sync/index.ts';
 import { sealContent } from '../../sync/primary/sealer.ts';
 import { encodeWalEntry } from '../../sync/wal-codec.ts';
-import { startPrimary, stopAll } from '../harness/cluster.ts';
-import type { NodeHandle } from '../harness/cluster.ts';
-import { startNatsServer } from '../harness/nats-server.ts';
-import type { NatsServerHandle } from '../harness/nats-server.ts';
-import { waitFor } from '../harness/wait-for.ts';
+import { startPrimary, stopAll } from '../../dev/harness/cluster.ts';
+import type { NodeHandle } from '../../dev/harness/cluster.ts';
+import { startNatsServer } from '../../dev/harness/nats-server.ts';
+import type { NatsServerHandle } from '../../dev/harness/nats-server.ts';
+import { waitFor } from '../../dev/harness/wait-for.ts';
 
 const DIM = 4;
 const vec = (i: number) => [Math.cos(i), Math.sin(i), i % 7, 1];

@@ -6,11 +6,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Primary, Replica } from '../../sync/index.ts';
-import { startFollower, startPrimary, stopAll } from '../harness/cluster.ts';
-import type { NodeHandle } from '../harness/cluster.ts';
-import { startNatsServer } from '../harness/nats-server.ts';
-import type { NatsServerHandle } from '../harness/nats-server.ts';
-import { waitFor } from '../harness/wait-for.ts';
+import { startFollower, startPrimary, stopAll } from '../../dev/harness/cluster.ts';
+import type { NodeHandle } from '../../dev/harness/cluster.ts';
+import { startNatsServer } from '../../dev/harness/nats-server.ts';
+import type { NatsServerHandle } from '../../dev/harness/nats-server.ts';
+import { waitFor } from '../../dev/harness/wait-for.ts';
 
 const DIM = 16;
 const STREAM_MS = 30_000;

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ThreadViewHost } from '../../index/index.ts';
 import type { Primary } from '../../sync/index.ts';
-import { startPrimary, stopAll } from '../harness/cluster.ts';
-import type { NodeHandle } from '../harness/cluster.ts';
-import { generateClustered } from '../harness/datasets.ts';
-import { startNatsServer } from '../harness/nats-server.ts';
-import type { NatsServerHandle } from '../harness/nats-server.ts';
+import { startPrimary, stopAll } from '../../dev/harness/cluster.ts';
+import type { NodeHandle } from '../../dev/harness/cluster.ts';
+import { generateClustered } from '../../dev/harness/datasets.ts';
+import { startNatsServer } from '../../dev/harness/nats-server.ts';
+import type { NatsServerHandle } from '../../dev/harness/nats-server.ts';
 
 const DIM = 16;
 let nats: NatsServerHandle;

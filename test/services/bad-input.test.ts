@@ -9,11 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodePointColumns } from '../../index/index.ts';
 import { Streams, connectNats } from '../../sync/index.ts';
 import type { NatsLink } from '../../sync/index.ts';
-import { startNatsServer } from '../harness/nats-server.ts';
-import type { NatsServerHandle } from '../harness/nats-server.ts';
-import { TEST_KEYS, http, startCluster } from '../harness/services.ts';
-import type { TestCluster } from '../harness/services.ts';
-import { waitFor } from '../harness/wait-for.ts';
+import { startNatsServer } from '../../dev/harness/nats-server.ts';
+import type { NatsServerHandle } from '../../dev/harness/nats-server.ts';
+import { TEST_KEYS, http, startCluster } from '../../dev/harness/services.ts';
+import type { TestCluster } from '../../dev/harness/services.ts';
+import { waitFor } from '../../dev/harness/wait-for.ts';
 
 const MAX_BODY = 64 * 1024;
 const DIM = 3;

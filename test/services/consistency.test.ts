@@ -1,12 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenCodec } from '../../services/index.ts';
-import { HistoryRecorder, checkHistory, formatReport } from '../harness/consistency-checker.ts';
-import { seededRandom } from '../harness/datasets.ts';
-import { startNatsServer } from '../harness/nats-server.ts';
-import type { NatsServerHandle } from '../harness/nats-server.ts';
-import { TEST_KEYS, TEST_TOKEN_SECRET, http, startCluster } from '../harness/services.ts';
-import type { TestCluster } from '../harness/services.ts';
-import { waitFor } from '../harness/wait-for.ts';
+import {
+  HistoryRecorder,
+  checkHistory,
+  formatReport,
+} from '../../dev/harness/consistency-checker.ts';
+import { seededRandom } from '../../dev/harness/datasets.ts';
+import { startNatsServer } from '../../dev/harness/nats-server.ts';
+import type { NatsServerHandle } from '../../dev/harness/nats-server.ts';
+import { TEST_KEYS, TEST_TOKEN_SECRET, http, startCluster } from '../../dev/harness/services.ts';
+import type { TestCluster } from '../../dev/harness/services.ts';
+import { waitFor } from '../../dev/harness/wait-for.ts';
 
 const REGIONS = ['us-east', 'eu-west', 'ap-south'];
 const IDS = 40;

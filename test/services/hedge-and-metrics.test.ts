@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LinkProxy } from '../../services/wan/link-proxy.ts';
-import { TEST_KEYS, http, waitUntilRouterSees } from '../harness/services.ts';
+import { LinkProxy } from '../../dev/wan/link-proxy.ts';
+import { TEST_KEYS, http, waitUntilRouterSees } from '../../dev/harness/services.ts';
 import { useServiceCluster } from '../harness/service-fixture.ts';
 
 const fx = useServiceCluster(

@@ -8,9 +8,9 @@
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { TokenCodec } from '../../services/index.ts';
-import { TEST_KEYS, TEST_TOKEN_SECRET, http } from '../harness/services.ts';
+import { TEST_KEYS, TEST_TOKEN_SECRET, http } from '../../dev/harness/services.ts';
 import { useServiceCluster } from '../harness/service-fixture.ts';
-import { waitFor } from '../harness/wait-for.ts';
+import { waitFor } from '../../dev/harness/wait-for.ts';
 
 const MAX_BODY = 16 * 1024;
 const limits = { maxBodyBytes: MAX_BODY };

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { encodePointColumns } from '../../index/index.ts';
 import { ARROW_STREAM } from '../../services/index.ts';
-import { PRIMARY_FOLLOWER_ROUTER, TEST_KEYS, http } from '../harness/services.ts';
+import { PRIMARY_FOLLOWER_ROUTER, TEST_KEYS, http } from '../../dev/harness/services.ts';
 import { useServiceCluster } from '../harness/service-fixture.ts';
-import { waitFor } from '../harness/wait-for.ts';
+import { waitFor } from '../../dev/harness/wait-for.ts';
 
 const fx = useServiceCluster(['us-east', 'eu-west'], PRIMARY_FOLLOWER_ROUTER);
 

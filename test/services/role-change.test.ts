@@ -6,8 +6,8 @@
 import { createHook } from 'node:async_hooks';
 import { describe, expect, it } from 'vitest';
 import { useServiceCluster } from '../harness/service-fixture.ts';
-import { http } from '../harness/services.ts';
-import { waitFor } from '../harness/wait-for.ts';
+import { http } from '../../dev/harness/services.ts';
+import { waitFor } from '../../dev/harness/wait-for.ts';
 
 const fx = useServiceCluster(
   ['us-east', 'eu-west'],

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { TokenCodec } from '../../services/index.ts';
-import { TEST_KEYS, TEST_TOKEN_SECRET, http, waitUntilRouterSees } from '../harness/services.ts';
+import {
+  TEST_KEYS,
+  TEST_TOKEN_SECRET,
+  http,
+  waitUntilRouterSees,
+} from '../../dev/harness/services.ts';
 import { useServiceCluster } from '../harness/service-fixture.ts';
 
 const fx = useServiceCluster(

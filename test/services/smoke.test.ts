@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PRIMARY_FOLLOWER_ROUTER, http, waitUntilRouterSees } from '../harness/services.ts';
+import { PRIMARY_FOLLOWER_ROUTER, http, waitUntilRouterSees } from '../../dev/harness/services.ts';
 import { useServiceCluster } from '../harness/service-fixture.ts';
 
 const fx = useServiceCluster(['us-east', 'eu-west'], PRIMARY_FOLLOWER_ROUTER);

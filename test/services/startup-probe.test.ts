@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { freePort } from '../../services/cluster/launcher.ts';
-import { TEST_KEYS, http } from '../harness/services.ts';
+import { freePort } from '../../dev/cluster/launcher.ts';
+import { TEST_KEYS, http } from '../../dev/harness/services.ts';
 import { useServiceCluster } from '../harness/service-fixture.ts';
 
 const STARTS = 20;

@@ -8,13 +8,13 @@
  * such gap, and how long each restarted follower took to reach the primary's position.
  */
 import { join } from 'node:path';
-import { freePort } from '../../../services/cluster/launcher.ts';
-import { crashRounds, processTarget, startWriter } from '../../../test/harness/crash-workload.ts';
-import { startNatsServer } from '../../../test/harness/nats-server.ts';
-import { startProcess } from '../../../test/harness/processes.ts';
-import type { ProcessSpec } from '../../../test/harness/processes.ts';
-import { http } from '../../../test/harness/services.ts';
-import { makeTempDir } from '../../../test/harness/tmp.ts';
+import { freePort } from '../../../dev/cluster/launcher.ts';
+import { crashRounds, processTarget, startWriter } from '../../../dev/harness/crash-workload.ts';
+import { startNatsServer } from '../../../dev/harness/nats-server.ts';
+import { startProcess } from '../../../dev/harness/processes.ts';
+import type { ProcessSpec } from '../../../dev/harness/processes.ts';
+import { http } from '../../../dev/harness/services.ts';
+import { makeTempDir } from '../../../dev/harness/tmp.ts';
 import { percentile } from '../../lib.ts';
 
 type Cleanup = () => Promise<unknown>;

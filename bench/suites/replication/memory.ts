@@ -14,10 +14,10 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { extractSegmentGraph } from '../../../index/index.ts';
 import type { Primary } from '../../../sync/index.ts';
-import type { NodeHandle } from '../../../test/harness/cluster.ts';
-import { generateClustered } from '../../../test/harness/datasets.ts';
-import { TEST_KEYS, TEST_TOKEN_SECRET, http } from '../../../test/harness/services.ts';
-import { makeTempDir } from '../../../test/harness/tmp.ts';
+import type { NodeHandle } from '../../../dev/harness/cluster.ts';
+import { generateClustered } from '../../../dev/harness/datasets.ts';
+import { TEST_KEYS, TEST_TOKEN_SECRET, http } from '../../../dev/harness/services.ts';
+import { makeTempDir } from '../../../dev/harness/tmp.ts';
 import { round } from '../../lib.ts';
 
 type Cleanup = () => Promise<unknown>;

@@ -42,7 +42,7 @@ export const sharedDatasetNames = [
 /** Overrides the folder holding the shared datasets. */
 export const SHARED_DATASETS_ENV = 'MERIDIAN_SHARED_DATASETS';
 
-/** The repository root: this file is `<root>/test/harness/datasets.ts`. */
+/** The repository root: this file is `<root>/dev/harness/datasets.ts`. */
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Where the shared datasets live: `$MERIDIAN_SHARED_DATASETS`, else `<root>/../shared/datasets`. */

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { ServiceConfigInput } from '../config.ts';
+import type { ServiceConfigInput } from '../../services/config.ts';
 import { LinkProxy } from '../wan/link-proxy.ts';
 import { NATS_INSTALL_HINT, findNatsServer, startNatsProcess } from './nats-process.ts';
 import type { NatsProcess } from './nats-process.ts';
@@ -60,7 +60,7 @@ interface Service {
   url: string;
 }
 
-const runScript = fileURLToPath(new URL('../start.mjs', import.meta.url));
+const runScript = fileURLToPath(new URL('../../services/start.mjs', import.meta.url));
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 /**

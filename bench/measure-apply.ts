@@ -1,15 +1,15 @@
 /**
  * Measures the applyManifest transaction for a manifest of 10 segments and 100
  * tombstones on a real temp file, against a one-row transaction (setAppliedSeq) as the
- * baseline. Run: `npx tsx catalog/measure-apply.ts [rounds]`. Figures go into
+ * baseline. Run: `npx tsx bench/measure-apply.ts [rounds]`. Figures go into
  * docs/decisions/0002-catalog-sqlite.md; this is not a test and asserts nothing.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openCatalog } from './catalog.ts';
-import { digest, seedDocs } from './fixtures.ts';
-import type { Manifest } from './types.ts';
+import { openCatalog } from '../catalog/catalog.ts';
+import { digest, seedDocs } from '../catalog/fixtures.ts';
+import type { Manifest } from '../catalog/types.ts';
 
 const rounds = Number(process.argv[2] ?? 500);
 const G = 'minilm-l6@2';
