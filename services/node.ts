@@ -57,7 +57,7 @@ export async function startNode(
   const hostsReplica = config.role !== 'router' || config.router.hostReplica;
   const f = await openFoundation(config, options, hostsReplica);
   let role = starters[config.role](f, options);
-  f.listener.use(role.app);
+  f.listener.use(role);
   // A stop asked during start-up stops what is starting; its start then rejects.
   const onAbort = () => void role.stop().catch(() => undefined);
   options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -108,7 +108,7 @@ export async function startNode(
         started = false;
         await role.stop();
         role = starters[to](f, later);
-        f.listener.use(role.app);
+        f.listener.use(role);
         try {
           await role.start();
         } catch (err) {

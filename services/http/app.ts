@@ -2,7 +2,6 @@ import { Hono } from 'hono';
 import type { MiddlewareHandler } from 'hono';
 import { assertCollectionName } from '../validate.ts';
 import { bodyLimit } from './body-limit.ts';
-import { attachFastQueryPath } from './fast-query.ts';
 import type { Logger } from './logger.ts';
 import type { ServiceMetrics } from './metrics.ts';
 import { checkJsonType, errorAnswer, errorHeaders, parseJson } from './json.ts';
@@ -28,7 +27,6 @@ export interface BaseAppOptions {
  */
 export function createBaseApp(o: BaseAppOptions): Hono {
   const app = new Hono();
-  attachFastQueryPath(app, o);
   app.use('*', async (c, next) => {
     await next();
     o.metrics.requests.inc({ route: c.req.routePath, status: String(c.res.status) });

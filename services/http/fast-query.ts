@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Hono } from 'hono';
 import { checkJsonType, errorAnswer, errorHeaders, parseJson } from './json.ts';
 import { assertCollectionName } from '../validate.ts';
 import { authorize } from './auth.ts';
@@ -165,16 +164,4 @@ const ORDER = [...READ];
 
 function isWhitespace(code: number): boolean {
   return code === 9 || code === 10 || code === 13 || code === 32;
-}
-
-const fastPaths = new WeakMap<Hono, FastQueryPath>();
-
-/** Attaches a fast path to a service's app (done once, by `createBaseApp`). */
-export function attachFastQueryPath(app: Hono, o: FastQueryOptions): void {
-  fastPaths.set(app, new FastQueryPath(o));
-}
-
-/** The app's query fast path, if it has one. */
-export function fastQueryPath(app: Hono): FastQueryPath | null {
-  return fastPaths.get(app) ?? null;
 }

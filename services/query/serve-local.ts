@@ -7,6 +7,7 @@ import type {
   QueryResponse,
 } from '../api.ts';
 import { until } from '../../lib/wait.ts';
+import { assertPlacedIn } from './answers.ts';
 import { ApiError } from '../http/errors.ts';
 import type { TokenCodec } from '../tokens.ts';
 
@@ -58,14 +59,7 @@ async function admit(
   const served = resolveServed(ctx, collection, q.model);
   // A replica outside the placement holds the definition (an empty view), never the data:
   // answering from it would be an empty result served from a region the collection is not in.
-  const { placement } = served.settings;
-  if (placement && !placement.includes(ctx.replica.region)) {
-    throw new ApiError(
-      'wrong_region',
-      `collection ${collection} is not placed in region ${ctx.replica.region}; it lives in ${placement.join(', ')}`,
-      { placement },
-    );
-  }
+  assertPlacedIn(collection, served.settings.placement, ctx.replica.region);
   const tokenSeq = verifiedTokenSeq ?? (q.token ? ctx.tokens.decode(q.token) : 0);
   const level: ConsistencyLevel = q.consistency;
   const waitMs = q.waitMs ?? ctx.defaultWaitMs;
@@ -178,13 +172,7 @@ export function resolveServed(
   if (served) return served;
   const settings = ctx.replica.catalog.getCollection(collection);
   if (!settings) throw new ApiError('not_found', `no collection named ${collection}`);
-  if (settings.placement && !settings.placement.includes(ctx.replica.region)) {
-    throw new ApiError(
-      'wrong_region',
-      `collection ${collection} is not placed in region ${ctx.replica.region}; it lives in ${settings.placement.join(', ')}`,
-      { placement: settings.placement },
-    );
-  }
+  assertPlacedIn(collection, settings.placement, ctx.replica.region);
   if (model) {
     const models = ctx.replica.catalog.listGenerations(collection).map((g) => g.model);
     throw new ApiError(

@@ -31,14 +31,15 @@ export function nodeReplica(f: Foundation, options: StartOptions): Replica {
 export function startFollower(f: Foundation, options: StartOptions = {}): Role {
   const replica = nodeReplica(f, options);
   const gauges = new Gauges(f, () => ({ primary: null, replica }));
-  const app = roleApp(f, () => replica, gauges);
+  const { app, fast } = roleApp(f, () => replica, gauges);
   const local = localContext(f, replica, null);
   collectionReadRoutes(app, { replica, state: f.state, keys: f.keys });
-  localQueryRoutes(app, { ctx: local, keys: f.keys, metrics: f.metrics });
+  localQueryRoutes(app, { ctx: local, keys: f.keys, metrics: f.metrics, fast });
   localPointReadRoutes(app, { ctx: local, keys: f.keys });
   return {
     name: 'follower',
     app,
+    fast,
     primary: null,
     replica,
     start: () => replica.start(),

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import type { ServerType } from '@hono/node-server';
 import type { Hono } from 'hono';
-import { fastQueryPath } from '../http/fast-query.ts';
+import type { FastQueryPath } from '../http/fast-query.ts';
 import type { ServiceGate } from '../http/gate.ts';
 
 /**
@@ -15,6 +15,7 @@ import type { ServiceGate } from '../http/gate.ts';
  */
 export class Listener {
   private app: Hono | null = null;
+  private fast: FastQueryPath | null = null;
   private constructor(
     readonly server: ServerType,
     readonly port: number,
@@ -27,8 +28,7 @@ export class Listener {
     const create = (options: ServerOptions, hono?: RequestListener): Server =>
       createServer(options, (req, res) => {
         if (gate.take(req, res)) return;
-        const app = self?.app;
-        if (!app || !fastQueryPath(app)?.take(req, res)) hono?.(req, res);
+        if (!self?.fast?.take(req, res)) hono?.(req, res);
       });
     const server = await new Promise<ServerType>((resolve, reject) => {
       const s = serve(
@@ -41,9 +41,10 @@ export class Listener {
     return self;
   }
 
-  /** Serves the API of `app` from now on (once the gate opens). */
-  use(app: Hono): void {
-    this.app = app;
+  /** Serves a role's API from now on (once the gate opens): its fast query path, then its app. */
+  use(role: { app: Hono; fast: FastQueryPath }): void {
+    this.app = role.app;
+    this.fast = role.fast;
   }
 
   /** Stops accepting connections; resolves once the open ones are done. */

@@ -34,16 +34,17 @@ export function startPrimary(f: Foundation, options: StartOptions = {}): Role {
   });
   const { replica } = primary;
   const gauges = new Gauges(f, () => ({ primary, replica }));
-  const app = roleApp(f, () => replica, gauges);
+  const { app, fast } = roleApp(f, () => replica, gauges);
   const local = localContext(f, replica, primary);
   collectionReadRoutes(app, { replica, state: f.state, keys: f.keys });
   collectionWriteRoutes(app, { primary, keys: f.keys });
   pointRoutes(app, { primary, keys: f.keys, tokens: f.tokens });
-  localQueryRoutes(app, { ctx: local, keys: f.keys, metrics: f.metrics });
+  localQueryRoutes(app, { ctx: local, keys: f.keys, metrics: f.metrics, fast });
   localPointReadRoutes(app, { ctx: local, keys: f.keys });
   return {
     name: 'primary',
     app,
+    fast,
     primary,
     replica,
     start: () => primary.start(),

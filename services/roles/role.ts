@@ -1,6 +1,7 @@
 import type { Hono } from 'hono';
 import type { Primary, Replica } from '../../sync/index.ts';
 import { createBaseApp } from '../http/app.ts';
+import { FastQueryPath } from '../http/fast-query.ts';
 import type { LocalQueryContext } from '../query/serve-local.ts';
 import type { Foundation } from './foundation.ts';
 import { Gauges } from './gauges.ts';
@@ -15,6 +16,8 @@ export type RoleName = 'primary' | 'follower' | 'router';
 export interface Role {
   readonly name: RoleName;
   readonly app: Hono;
+  /** Its query route as the `node:http` fast path serves it (decision 0010). */
+  readonly fast: FastQueryPath;
   /** Set for the primary. */
   readonly primary: Primary | null;
   /** The replica this role runs (the primary's, a follower, or one hosted by a router). */
@@ -25,15 +28,28 @@ export interface Role {
   stop(): Promise<void>;
 }
 
-/** The app every role starts from: `/healthz`, `/readyz`, `/metrics`, limits, errors. */
-export function roleApp(f: Foundation, replica: () => Replica | null, gauges: Gauges): Hono {
-  return createBaseApp({
+/**
+ * The app every role starts from (`/healthz`, `/readyz`, `/metrics`, limits, errors) and
+ * the fast path its query route is mounted on beside Hono.
+ */
+export function roleApp(
+  f: Foundation,
+  replica: () => Replica | null,
+  gauges: Gauges,
+): { app: Hono; fast: FastQueryPath } {
+  const app = createBaseApp({
     logger: f.logger,
     metrics: f.metrics,
     maxBodyBytes: f.config.limits.maxBodyBytes,
     notReady: () => replica()?.storageError ?? null,
     collect: () => gauges.refresh(),
   });
+  const fast = new FastQueryPath({
+    logger: f.logger,
+    metrics: f.metrics,
+    maxBodyBytes: f.config.limits.maxBodyBytes,
+  });
+  return { app, fast };
 }
 
 /** How the local query path reads this node's replica (primary: its commit position). */

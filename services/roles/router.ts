@@ -41,8 +41,9 @@ export function startRouter(f: Foundation, options: StartOptions = {}): Role {
     collectionInfo: collectionInfo(f, replica),
   });
   const gauges = new Gauges(f, () => ({ primary: null, replica }));
-  const app = roleApp(f, () => replica, gauges);
+  const { app, fast } = roleApp(f, () => replica, gauges);
   routerRoutes(app, {
+    fast,
     router,
     state: f.state,
     prober,
@@ -62,6 +63,7 @@ export function startRouter(f: Foundation, options: StartOptions = {}): Role {
   return {
     name: 'router',
     app,
+    fast,
     primary: null,
     replica,
     async start() {

@@ -2,6 +2,7 @@ import { until } from '../../lib/wait.ts';
 import type { ClusterState } from '../../sync/index.ts';
 import type { QueryBody, QueryResponse, RefusedReplica } from '../api.ts';
 import { ApiError, UpstreamError } from '../http/errors.ts';
+import { assertPlacedIn } from '../query/answers.ts';
 import { serveLocal } from '../query/serve-local.ts';
 import type { LocalQueryContext } from '../query/serve-local.ts';
 import type { TokenCodec } from '../tokens.ts';
@@ -64,13 +65,7 @@ export class QueryRouter {
     const tokenSeq = q.token ? this.o.tokens.decode(q.token) : 0;
     const info = await this.o.collectionInfo(collection);
     if (!info) throw new ApiError('not_found', `no collection named ${collection}`);
-    if (info.placement && !info.placement.includes(this.o.region)) {
-      throw new ApiError(
-        'wrong_region',
-        `collection ${collection} is not served in region ${this.o.region}; it lives in ${info.placement.join(', ')}`,
-        { placement: info.placement },
-      );
-    }
+    assertPlacedIn(collection, info.placement, this.o.region);
     if (q.model && !info.models.includes(q.model)) {
       throw new ApiError(
         'model_mismatch',

@@ -2,7 +2,7 @@ import type { Hono } from 'hono';
 import type { ClusterState } from '../../sync/index.ts';
 import type { RegionsResponse } from '../api.ts';
 import { mountQueryRoute } from '../routes/query-route.ts';
-import type { QueryAnswer } from '../http/fast-query.ts';
+import type { FastQueryPath, QueryAnswer } from '../http/fast-query.ts';
 import { requireRole } from '../http/auth.ts';
 import type { KeyRing } from '../http/auth.ts';
 import { ApiError } from '../http/errors.ts';
@@ -10,12 +10,14 @@ import type { ServiceMetrics } from '../http/metrics.ts';
 import { forward } from './forward.ts';
 import { FORWARDED_HEADER } from './query-router.ts';
 import type { QueryRouter } from './query-router.ts';
-import { serveLocal } from '../query/serve-local.ts';
+import { localAnswer, observed } from '../query/answers.ts';
 import type { LocalQueryContext } from '../query/serve-local.ts';
-import { parseLocalQueryBody, parseQueryBody } from '../query/query-body.ts';
+import { parseQueryBody } from '../query/query-body.ts';
 import type { RttProber } from './rtt-prober.ts';
 
 export interface RouterRoutesOptions {
+  /** The role's fast query path (decision 0010): the query route is mounted on it too. */
+  fast: FastQueryPath;
   router: QueryRouter;
   state: ClusterState;
   prober: RttProber;
@@ -69,38 +71,19 @@ export function routerRoutes(app: Hono, o: RouterRoutesOptions): void {
     app.get('/v1/collections/:name/points/:id', requireRole(o.keys, 'read'), (c) => toPrimary(c));
   }
 
+  const forwarded = o.local ? localAnswer(o.local, o.metrics) : null;
   const answer: QueryAnswer = async (collection, json, header, started) => {
     // Regression: a router hosting a replica announces its own URL, so other routers
     // forward queries (with a resolved minSeq) to it; it used to re-route them and reject
     // minSeq as an unknown field (400). A forwarded query is served by the hosted replica.
-    if (o.local && header(FORWARDED_HEADER)) {
-      const fwd = parseLocalQueryBody(json);
-      let outcome = 'error';
-      try {
-        const text = JSON.stringify(await serveLocal(o.local, collection, fwd));
-        outcome = 'ok';
-        return text;
-      } finally {
-        o.metrics.queryLatency.observe(
-          { level: fwd.consistency, region: o.region, outcome },
-          (performance.now() - started) / 1000,
-        );
-      }
-    }
+    if (forwarded && header(FORWARDED_HEADER)) return forwarded(collection, json, header, started);
     const body = parseQueryBody(json);
-    let region = 'none';
-    try {
+    return observed(o.metrics, started, body.consistency, 'none', async () => {
       const res = await o.router.route(collection, body, header('authorization') ?? '');
-      region = res.region;
-      return JSON.stringify(res);
-    } finally {
-      o.metrics.queryLatency.observe(
-        { level: body.consistency, region, outcome: region === 'none' ? 'error' : 'ok' },
-        (performance.now() - started) / 1000,
-      );
-    }
+      return { text: JSON.stringify(res), region: res.region };
+    });
   };
-  mountQueryRoute(app, o.keys, answer);
+  mountQueryRoute(app, o.fast, o.keys, answer);
 
   app.get('/v1/regions', requireRole(o.keys, 'read'), (c) => {
     const now = Date.now();
