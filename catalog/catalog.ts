@@ -7,7 +7,7 @@ import type { FileHandle } from 'node:fs/promises';
 import * as collectionOps from './collections.ts';
 import { CatalogError } from './errors.ts';
 import * as generationOps from './generations.ts';
-import { applyManifests } from './manifest-applier.ts';
+import { applyManifests } from './manifest-transaction.ts';
 import * as nodeStateOps from './node-state.ts';
 import { latestVersion, listVersions, readManifest } from './manifest-store.ts';
 import { openDatabase } from './open.ts';

@@ -40,7 +40,7 @@ const PointSchema = z.strictObject({
   metadata: z.record(z.string(), z.unknown()).nullable().optional(),
 });
 
-const WriteOptions = {
+const WriteOptionFields = {
   ack: AckModeSchema.optional(),
   timeoutMs: z.number().int().min(0).max(120_000).optional(),
   model: z.string().min(1).max(128).optional(),
@@ -51,7 +51,7 @@ const WriteOptions = {
 /** `POST /v1/collections/:name/points` (JSON form). */
 export const UpsertBody = z.strictObject({
   points: z.array(PointSchema).min(1).max(10_000),
-  ...WriteOptions,
+  ...WriteOptionFields,
 });
 export type UpsertBody = z.infer<typeof UpsertBody>;
 
@@ -61,7 +61,7 @@ export const DeleteBody = z.strictObject({
     .array(z.string().refine(isValidId, 'id must be 1-256 bytes of well-formed Unicode (UTF-8)'))
     .min(1)
     .max(10_000),
-  ...WriteOptions,
+  ...WriteOptionFields,
 });
 export type DeleteBody = z.infer<typeof DeleteBody>;
 

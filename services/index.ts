@@ -14,4 +14,4 @@ export { ApiError, ApiErrorCodes, toHttpError } from './http/errors.ts';
 export type { ApiErrorCode } from './http/errors.ts';
 export { Roles } from './http/auth.ts';
 export type { Role, ApiKey } from './http/auth.ts';
-export { ARROW_STREAM } from './routes/points.ts';
+export { ARROW_STREAM } from './endpoints/points.ts';

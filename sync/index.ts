@@ -28,7 +28,7 @@ export { ApplyStages } from './replica/manifest-applier.ts';
 export type { ApplyStage, ApplyHooksOptions } from './replica/manifest-applier.ts';
 export type { ServedGeneration } from './replica/views.ts';
 export { Primary } from './primary/primary.ts';
-export type { PrimaryOptions, WriteOptions, WriteResult } from './primary/primary.ts';
+export type { PrimaryOptions, AppendOptions, WriteResult } from './primary/primary.ts';
 export { defaultSealPolicy } from './primary/sealer.ts';
 export type { SealPolicy } from './primary/sealer.ts';
 export { StalenessEstimator } from './staleness.ts';

@@ -1,6 +1,6 @@
 import { Replica, leafLayout } from '../../sync/index.ts';
-import { collectionReadRoutes } from '../routes/collections.ts';
-import { localPointReadRoutes, localQueryRoutes } from '../routes/query.ts';
+import { collectionReadRoutes } from '../endpoints/collections.ts';
+import { localPointReadRoutes, localQueryRoutes } from '../endpoints/query.ts';
 import type { Foundation, StartOptions } from './foundation.ts';
 import { Gauges, localContext, onManifestApplied, roleApp } from './role.ts';
 import type { Role } from './role.ts';

@@ -1,7 +1,7 @@
 import { Primary } from '../../sync/index.ts';
-import { collectionReadRoutes, collectionWriteRoutes } from '../routes/collections.ts';
-import { pointRoutes } from '../routes/points.ts';
-import { localPointReadRoutes, localQueryRoutes } from '../routes/query.ts';
+import { collectionReadRoutes, collectionWriteRoutes } from '../endpoints/collections.ts';
+import { pointRoutes } from '../endpoints/points.ts';
+import { localPointReadRoutes, localQueryRoutes } from '../endpoints/query.ts';
 import type { Foundation, StartOptions } from './foundation.ts';
 import { Gauges, localContext, onManifestApplied, roleApp } from './role.ts';
 import type { Role } from './role.ts';

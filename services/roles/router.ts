@@ -1,11 +1,11 @@
 import { lastCollectionDef } from '../../sync/index.ts';
 import type { Replica } from '../../sync/index.ts';
 import { QueryRouter } from '../router/query-router.ts';
-import type { CollectionInfo } from '../router/query-router.ts';
+import type { CollectionRouting } from '../router/query-router.ts';
 import { routerRoutes } from '../router/router-routes.ts';
 import { RttProber } from '../router/rtt-prober.ts';
-import { collectionReadRoutes } from '../routes/collections.ts';
-import { localPointReadRoutes } from '../routes/query.ts';
+import { collectionReadRoutes } from '../endpoints/collections.ts';
+import { localPointReadRoutes } from '../endpoints/query.ts';
 import type { Foundation, StartOptions } from './foundation.ts';
 import { nodeReplica } from './follower.ts';
 import { Gauges, localContext, roleApp } from './role.ts';
@@ -38,7 +38,7 @@ export function startRouter(f: Foundation, options: StartOptions = {}): Role {
     urlOf,
     defaultWaitMs: config.query.defaultWaitMs,
     forwardTimeoutMs: 10_000,
-    collectionInfo: collectionInfo(f, replica),
+    collectionRouting: collectionRouting(f, replica),
   });
   const gauges = new Gauges(f, () => ({ primary: null, replica }));
   const { app, fast } = roleApp(f, () => replica, gauges);
@@ -82,9 +82,9 @@ export function startRouter(f: Foundation, options: StartOptions = {}): Role {
  * hosted replica's views, else a 1 s cache of the published definition (a SQLite read per
  * query cost ~0.2 ms, bench/query).
  */
-function collectionInfo(f: Foundation, replica: Replica | null) {
-  const defs = new Map<string, { at: number; info: CollectionInfo | null }>();
-  return async (name: string): Promise<CollectionInfo | null> => {
+function collectionRouting(f: Foundation, replica: Replica | null) {
+  const defs = new Map<string, { at: number; info: CollectionRouting | null }>();
+  return async (name: string): Promise<CollectionRouting | null> => {
     const served = replica?.views.all().filter((s) => s.settings.name === name) ?? [];
     if (served.length > 0) {
       const s = served[0]!.settings;

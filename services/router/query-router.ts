@@ -24,7 +24,7 @@ interface Endpoint {
 }
 
 /** What the router needs to know of a collection to route its queries. */
-export interface CollectionInfo {
+export interface CollectionRouting {
   placement: string[] | null;
   maxStalenessMs: number;
   /** Every generation (model) the collection has. */
@@ -40,7 +40,7 @@ export interface QueryRouterOptions {
   /** Read-index: the primary's last committed seq. */
   commitSeq: () => Promise<number>;
   /** The collection's placement and default staleness bound; null when unknown. */
-  collectionInfo: (name: string) => Promise<CollectionInfo | null>;
+  collectionRouting: (name: string) => Promise<CollectionRouting | null>;
   region: string;
   /** Also ask the second-best replica when the best has not answered after this many ms (0 = off). */
   hedgeAfterMs?: number;
@@ -63,7 +63,7 @@ export class QueryRouter {
 
   async route(collection: string, q: QueryBody, authorization: string): Promise<QueryResponse> {
     const tokenSeq = q.token ? this.o.tokens.decode(q.token) : 0;
-    const info = await this.o.collectionInfo(collection);
+    const info = await this.o.collectionRouting(collection);
     if (!info) throw new ApiError('not_found', `no collection named ${collection}`);
     assertPlacedIn(collection, info.placement, this.o.region);
     if (q.model && !info.models.includes(q.model)) {

@@ -1,7 +1,7 @@
 import type { Hono } from 'hono';
 import type { ClusterState } from '../../sync/index.ts';
 import type { RegionsResponse } from '../api.ts';
-import { mountQueryRoute } from '../routes/query-route.ts';
+import { mountQueryRoute } from '../endpoints/query-route.ts';
 import type { FastQueryPath, QueryAnswer } from '../http/fast-query.ts';
 import { requireRole } from '../http/auth.ts';
 import type { KeyRing } from '../http/auth.ts';

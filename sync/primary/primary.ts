@@ -44,7 +44,7 @@ export interface PrimaryOptions extends Omit<ReplicaOptions, 'role'> {
   leaseTtlMs?: number;
 }
 
-export interface WriteOptions {
+export interface AppendOptions {
   ack?: AckMode;
   timeoutMs?: number;
   /** Target generation (model); default the active one. */
@@ -184,7 +184,7 @@ export class Primary {
   upsert(
     collection: string,
     points: readonly PointInput[],
-    opts: WriteOptions = {},
+    opts: AppendOptions = {},
   ): Promise<WriteResult> {
     const target = this.target(collection, opts.model);
     const valid = validatePoints(points, target.generation.dim);
@@ -199,7 +199,7 @@ export class Primary {
   delete(
     collection: string,
     ids: readonly string[],
-    opts: WriteOptions = {},
+    opts: AppendOptions = {},
   ): Promise<WriteResult> {
     const target = this.target(collection, opts.model);
     return this.write(
@@ -248,7 +248,7 @@ export class Primary {
   private async write(
     entry: WalEntry,
     target: ServedGeneration,
-    opts: WriteOptions,
+    opts: AppendOptions,
   ): Promise<WriteResult> {
     // A lease that lapsed while this process stalled is renewed before the write is refused.
     const refusal = this.lease.refusal;

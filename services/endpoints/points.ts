@@ -1,7 +1,7 @@
 import type { Context, Hono } from 'hono';
 import { decodePointColumns } from '../../index/index.ts';
 import type { PointInput } from '../../index/index.ts';
-import type { Primary, WriteOptions, WriteResult } from '../../sync/index.ts';
+import type { Primary, AppendOptions, WriteResult } from '../../sync/index.ts';
 import { AckModeSchema, DeleteBody, UpsertBody } from '../api.ts';
 import type { WriteResponse } from '../api.ts';
 import { readJson } from '../http/app.ts';
@@ -57,11 +57,11 @@ export function pointRoutes(
 }
 
 function writeOptions(b: {
-  ack?: WriteOptions['ack'];
+  ack?: AppendOptions['ack'];
   timeoutMs?: number;
   model?: string;
   requestId?: string;
-}): WriteOptions {
+}): AppendOptions {
   return {
     ...(b.ack ? { ack: b.ack } : {}),
     ...(b.timeoutMs !== undefined ? { timeoutMs: b.timeoutMs } : {}),
@@ -70,7 +70,7 @@ function writeOptions(b: {
   };
 }
 
-function writeOptionsFromQuery(c: Context): WriteOptions {
+function writeOptionsFromQuery(c: Context): AppendOptions {
   const ack = c.req.query('ack');
   const timeout = c.req.query('timeoutMs');
   const parsedAck = ack === undefined ? undefined : AckModeSchema.safeParse(ack);
