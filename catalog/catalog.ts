@@ -8,8 +8,7 @@ import * as collectionOps from './collections.ts';
 import { CatalogError } from './errors.ts';
 import * as generationOps from './generations.ts';
 import { applyManifests } from './manifest-transaction.ts';
-import * as nodeStateOps from './node-state.ts';
-import { latestVersion, listVersions, readManifest } from './manifest-store.ts';
+import { listVersions, readManifest } from './manifest-store.ts';
 import { openDatabase } from './open.ts';
 import type { OpenedDb } from './open.ts';
 import { pruneManifests, referencedDigests } from './pruning.ts';
@@ -133,15 +132,6 @@ export class Catalog {
     return readTx(c, 'reading manifest', () => readManifest(c.db, collection, generation, version));
   }
 
-  /** The highest stored version, applied or not. */
-  latestManifest(collection: string, generation: string): Manifest | null {
-    const c = this.#c;
-    return readTx(c, 'reading latest manifest', () => {
-      const v = latestVersion(c.db, collection, generation);
-      return v === null ? null : readManifest(c.db, collection, generation, v);
-    });
-  }
-
   /** The manifest replica_state points to, with its segments and tombstones. */
   appliedManifest(collection: string, generation: string): Manifest | null {
     const c = this.#c;
@@ -167,11 +157,6 @@ export class Catalog {
 
   getReplicaState(collection: string, generation: string): ReplicaState | null {
     return replicaOps.getReplicaState(this.#c, collection, generation);
-  }
-
-  /** Every replica_state row of this node (for heartbeats). */
-  listReplicaStates(): ReplicaState[] {
-    return replicaOps.listReplicaStates(this.#c);
   }
 
   /**
@@ -282,19 +267,6 @@ export class Catalog {
    */
   storedWalSeq(collection?: string): number {
     return walLogOps.storedWalSeq(this.#c, collection);
-  }
-
-  /** A node-level value (`node_state`), or `null` when unset. */
-  getNodeState(key: string): string | null {
-    return nodeStateOps.getNodeState(this.#c, key);
-  }
-
-  /**
-   * Sets a node-level value. Idempotent (last write wins). Keys the catalog maintains
-   * itself (`wal.storedSeq`) are refused with `invalid_argument`.
-   */
-  setNodeState(key: string, value: string): void {
-    nodeStateOps.setNodeState(this.#c, key, value);
   }
 
   /** Closes the file. Idempotent; any later call throws. */

@@ -2,7 +2,7 @@
  * Row-level reads and writes of manifests with their segment links and tombstones.
  * Callers own the transaction; nothing here opens one.
  */
-import { and, asc, desc, eq } from 'drizzle-orm';
+import { and, asc, eq } from 'drizzle-orm';
 import { ManifestConflict } from './errors.ts';
 import type { CatalogDb } from './open.ts';
 import { manifestSegments, manifests, segments, tombstones } from './schema.ts';
@@ -69,22 +69,6 @@ export function readManifest(
     createdAt: row.createdAt,
     group: row.groupId,
   };
-}
-
-/** Highest stored version, or null. */
-export function latestVersion(
-  db: CatalogDb,
-  collection: string,
-  generation: string,
-): number | null {
-  const row = db
-    .select({ version: manifests.version })
-    .from(manifests)
-    .where(and(eq(manifests.collection, collection), eq(manifests.generation, generation)))
-    .orderBy(desc(manifests.version))
-    .limit(1)
-    .get();
-  return row?.version ?? null;
 }
 
 export function listVersions(db: CatalogDb, collection: string, generation: string): number[] {

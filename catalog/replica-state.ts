@@ -2,7 +2,7 @@
  * This node's progress per collection+generation: the applied manifest version and the
  * applied WAL seq. `appliedSeq` only moves forward, whatever order updates arrive in.
  */
-import { and, asc, eq, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { CatalogDb, OpenedDb } from './open.ts';
 import { replicaState } from './schema.ts';
 import { readTx, writeTx } from './transactions.ts';
@@ -31,16 +31,6 @@ export function getReplicaState(
 ): ReplicaState | null {
   return readTx(conn, 'reading replica state', () =>
     readReplicaState(conn.db, collection, generation),
-  );
-}
-
-export function listReplicaStates(conn: OpenedDb): ReplicaState[] {
-  return readTx(conn, 'listing replica state', () =>
-    conn.db
-      .select()
-      .from(replicaState)
-      .orderBy(asc(replicaState.collection), asc(replicaState.generation))
-      .all(),
   );
 }
 

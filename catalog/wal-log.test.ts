@@ -70,7 +70,6 @@ describe('catalog wal log', () => {
     // Compared as integers, not as the strings node_state holds ('9' > '10').
     t.catalog.appendWal([entry(100)]);
     expect(t.catalog.storedWalSeq()).toBe(100);
-    expect(t.catalog.getNodeState('wal.storedSeq')).toBe('100');
   });
 
   it('refuses invalid entries before writing anything', () => {
@@ -158,9 +157,8 @@ describe('catalog wal log', () => {
     expect(stored()).toEqual([[200, 'docs', G]]);
   });
 
-  it('keeps entries, storedWalSeq and node state across a reopen of the file', () => {
+  it('keeps entries and storedWalSeq across a reopen of the file', () => {
     t.catalog.appendWal([entry(5), entry(6, 'faq')]);
-    t.catalog.setNodeState('consumer.name', 'follower-eu');
     t.catalog.close();
     const reopened = openCatalog(t.path);
     try {
@@ -169,18 +167,9 @@ describe('catalog wal log', () => {
         [6, 'w6'],
       ]);
       expect(reopened.storedWalSeq()).toBe(6);
-      expect(reopened.getNodeState('consumer.name')).toBe('follower-eu');
     } finally {
       reopened.close();
     }
-  });
-
-  it('node state: unset is null, last write wins, the catalog-owned key is refused', () => {
-    expect(t.catalog.getNodeState('k')).toBeNull();
-    t.catalog.setNodeState('k', 'a');
-    t.catalog.setNodeState('k', 'b');
-    expect(t.catalog.getNodeState('k')).toBe('b');
-    expect(() => t.catalog.setNodeState('wal.storedSeq', '0')).toThrow(/maintained by the catalog/);
   });
 });
 
