@@ -2,18 +2,16 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ViewHandle, ViewHost } from '../../index/index.ts';
 import type { Catalog, Manifest } from '../../catalog/index.ts';
-import { Backoff, until } from '../../lib/wait.ts';
-import { lastCollectionDef } from '../catalog-stream.ts';
+import { until } from '../../lib/wait.ts';
 import type { NatsLink } from '../connection.ts';
-import { SyncError, errorMessage, isStorageError } from '../errors.ts';
+import { SyncError, errorMessage } from '../errors.ts';
 import { hubLayout } from '../layout.ts';
 import type { StreamLayout } from '../layout.ts';
 import { ensureCollectionMirrors } from '../mirrors.ts';
 import { assertSubjectToken } from '../subjects.ts';
-import type { CollectionDef, Heartbeat } from '../types.ts';
-import { decodeWalEntry } from '../wal-codec.ts';
+import type { Heartbeat } from '../types.ts';
 import type { SeqWalEntry } from '../wal-codec.ts';
-import { applyCollectionDef } from './collection-def.ts';
+import { Definitions } from './definitions.ts';
 import { DurablePosition } from './durable-position.ts';
 import { stoppedError } from './follow.ts';
 import type { Follow, Position, ReplicaContext } from './follow.ts';
@@ -23,7 +21,10 @@ import { ManifestApplier } from './manifest-applier.ts';
 import type { AppliedManifest, ApplyHooksOptions } from './manifest-applier.ts';
 import { ManifestQueue } from './manifest-queue.ts';
 import { PlacedFollow } from './placed-follow.ts';
+import { restoreView } from './restore.ts';
+import { StorageHealth } from './storage-health.ts';
 import { ViewSupervisor } from './view-supervisor.ts';
+import { ViewWrites } from './view-writes.ts';
 import { ServedViews } from './views.ts';
 import type { ServedGeneration } from './views.ts';
 
@@ -63,7 +64,6 @@ export interface ReplicaOptions {
 }
 
 type Listener = () => void;
-type StorageSite = 'wal' | 'manifest';
 
 /**
  * A replica of every collection placed in its region (decision 0018): it recovers from
@@ -90,11 +90,10 @@ export class Replica {
   /** Where the data directory's WAL log left this node (until a follow starts). */
   private recovered: Position = { seq: 0, commitTime: 0 };
   private lastAnnounced = -1;
-  /** Seqs the primary's write path applied already (see {@link applyOwnWrite}). */
-  private readonly ownWrites = new Set<number>();
+  private readonly writes: ViewWrites;
+  private readonly definitions: Definitions;
+  private readonly health: StorageHealth;
   private readonly listeners = new Set<Listener>();
-  /** Storage errors by where they happened; each cleared by its next success there. */
-  private readonly storage = new Map<StorageSite, string>();
 
   constructor(opts: ReplicaOptions) {
     this.o = opts;
@@ -116,17 +115,29 @@ export class Replica {
         : {}),
     });
     const signal = this.stopping.signal;
+    this.writes = new ViewWrites(this.views);
+    this.definitions = new Definitions({
+      link: opts.link,
+      catalog: opts.catalog,
+      views: this.views,
+      signal,
+    });
+    this.health = new StorageHealth({
+      log: (msg, fields) => this.log(msg, fields),
+      ...(opts.onStorageError ? { onStorageError: opts.onStorageError } : {}),
+      onChange: () => this.heartbeat?.beat(),
+    });
     this.queue = new ManifestQueue({
       apply: (m) => this.applyManifest(m),
       onApplied: () => {
-        this.stored('manifest');
+        this.health.stored('manifest');
         this.changed();
       },
       onFailed: (m, err) => {
         const served = this.views.get(m.collection, m.generation);
         const at = new Date().toISOString();
         if (served) served.error = { version: m.version, message: errorMessage(err), at };
-        this.failed('manifest', 'manifest apply failed', err, {
+        this.health.failed('manifest', 'manifest apply failed', err, {
           collection: m.collection,
           version: m.version,
         });
@@ -141,7 +152,7 @@ export class Replica {
       onDurable: () => {
         if (!opts.readSeq) this.heartbeat?.announce(this.region, this.node, this.announcedSeq());
       },
-      onError: (err) => this.failed('wal', 'WAL log fsync failed', err),
+      onError: (err) => this.health.failed('wal', 'WAL log fsync failed', err),
       signal,
     });
   }
@@ -177,9 +188,8 @@ export class Replica {
   }
 
   /**
-   * Loads what the data directory says this node applied: each generation's applied
-   * manifest, its segments (verified; refetched when missing or bad), then the local WAL
-   * log into the memtables. Touches no stream but SEGMENTS.
+   * Loads what the data directory says this node applied into every view (see
+   * {@link restoreView}). Touches no stream but SEGMENTS.
    */
   async recover(): Promise<void> {
     this.supervisor ??= new ViewSupervisor({
@@ -192,20 +202,14 @@ export class Replica {
     });
     await mkdir(this.segmentsDir, { recursive: true });
     const { catalog } = this.o;
+    let last = 0;
     for (const settings of catalog.listCollections()) {
       for (const g of catalog.listGenerations(settings.name)) {
         const served = this.views.ensure(settings, g);
-        const m = catalog.appliedManifest(settings.name, g.model);
-        if (m) await this.applier.reinstall(served, m);
+        last = Math.max(last, await restoreView(catalog, this.applier, served));
       }
     }
-    const entries: SeqWalEntry[] = [];
-    for (const row of catalog.walEntriesAll()) {
-      entries.push({ ...decodeWalEntry(row.payload), seq: row.seq, time: 0 });
-    }
-    this.applyWal(entries);
-    const last = entries[entries.length - 1];
-    if (last) this.recovered = { seq: last.seq, commitTime: 0 };
+    this.recovered = { seq: last, commitTime: 0 };
   }
 
   /** Follows the streams its layout names (hub or leaf), then publishes heartbeats. */
@@ -244,18 +248,18 @@ export class Replica {
       hooks: this.o.hooks,
       signal: this.stopping.signal,
       keeps: (c) => this.keeps(c),
-      applyDefinition: (def) => this.applyDefinition(def),
-      awaitDefinition: (c, g) => this.awaitDefinition(c, g),
+      applyDefinition: (def) => this.definitions.apply(def),
+      awaitDefinition: (c, g) => this.definitions.await(c, g),
       enqueue: (m) => this.queue.enqueue(m),
       firstTries: (c) => this.queue.firstTries(c),
       applyWal: (entries) => this.applyWal(entries),
       walStored: () => {
-        this.stored('wal');
+        this.health.stored('wal');
         this.positionChanged();
       },
       positionChanged: () => this.positionChanged(),
       markDurable: (seq) => this.durable.markDurable(seq),
-      walFailed: (err, fields) => this.failed('wal', 'WAL follower error', err, fields),
+      walFailed: (err, fields) => this.health.failed('wal', 'WAL follower error', err, fields),
       log: (msg, fields) => this.log(msg, fields),
     };
   }
@@ -265,7 +269,7 @@ export class Replica {
    * error of the WAL log or a segment fetch (a full disk), cleared by the next success.
    */
   get storageError(): string | null {
-    return [...this.storage.values()][0] ?? null;
+    return this.health.error;
   }
 
   /** Whether this region holds a collection (its placement includes the region, or is unset). */
@@ -338,15 +342,7 @@ export class Replica {
 
   /** Applies WAL entries to the served views (also used by the primary for its own writes). */
   applyWal(entries: readonly SeqWalEntry[]): void {
-    for (const e of entries) {
-      // The primary applied its own writes before acknowledging them: posting them to the
-      // view thread again when the WAL brings them back costs a structured clone each.
-      if (this.ownWrites.size > 0 && this.ownWrites.delete(e.seq)) continue;
-      const served = this.views.get(e.collection, e.generation);
-      if (!served) continue;
-      if (e.op === 'upsert') served.view.upsert(e.points, e.seq);
-      else served.view.delete(e.ids, e.seq);
-    }
+    this.writes.apply(entries);
   }
 
   /**
@@ -354,17 +350,13 @@ export class Replica {
    * delivers the same seq again it is not applied twice.
    */
   applyOwnWrite(entry: SeqWalEntry): void {
-    this.applyWal([entry]);
-    // Bounded: were the WAL never to bring some back, a second apply changes nothing.
-    if (this.ownWrites.size >= 100_000) this.ownWrites.clear();
-    this.ownWrites.add(entry.seq);
+    this.writes.applyOwn(entry);
   }
 
   /** Announces a new position once per change, and asks for it to be made durable. */
   private positionChanged(): void {
     const seq = this.appliedSeq;
-    // A write the WAL delivered before its own write path applied it stays behind.
-    for (const own of this.ownWrites) if (own <= seq) this.ownWrites.delete(own);
+    this.writes.passed(seq);
     if (seq === this.lastAnnounced) return;
     this.lastAnnounced = seq;
     this.durable.request(seq);
@@ -373,17 +365,10 @@ export class Replica {
 
   /** A manifest of the queue: fetches its definition when unknown; false when not kept here. */
   private async applyManifest(m: Manifest): Promise<boolean> {
-    if (!this.views.get(m.collection, m.generation)) {
-      const def = await lastCollectionDef(this.o.link.jsm, m.collection);
-      if (def) this.applyDefinition(def);
-    }
+    await this.definitions.ensure(m.collection, m.generation);
     if (!this.keeps(m.collection)) return false;
     await this.applier.apply(m);
     return true;
-  }
-
-  private applyDefinition(def: CollectionDef): void {
-    applyCollectionDef(this.o.catalog, this.views, def);
   }
 
   /**
@@ -396,61 +381,10 @@ export class Replica {
   private async rebuild(view: ViewHandle): Promise<void> {
     const served = this.views.byView(view);
     if (!served) return;
-    const { name } = served.settings;
-    const { model } = served.generation;
     const target = this.o.readSeq?.() ?? this.appliedSeq;
-    // A primary's own writes posted to the lost thread must come again from the WAL, not
-    // be skipped as already applied (review of issue 12): forget them all; a second
-    // apply of a write changes nothing.
-    this.ownWrites.clear();
-    const m = this.o.catalog.appliedManifest(name, model);
-    if (m) await this.applier.reinstall(served, m);
-    for (const row of this.o.catalog.walEntriesAfter(name, model, m?.coversSeq ?? 0)) {
-      const e = decodeWalEntry(row.payload);
-      if (e.op === 'upsert') view.upsert(e.points, row.seq);
-      else view.delete(e.ids, row.seq);
-    }
+    this.writes.forgetOwn();
+    await restoreView(this.o.catalog, this.applier, served);
     await this.waitUntil(() => this.appliedSeq >= target, 60_000, 'the rebuilt view');
-  }
-
-  /**
-   * Waits until this replica knows a collection generation (its definition arrived on
-   * CATALOG, or is fetched from it), polling with backoff. Regression: it used to return
-   * when the definition was not there yet, and the WAL entries of a collection whose
-   * definition lagged behind (a leaf region's CATALOG mirror behind its WAL mirror) were
-   * skipped while the position moved past them.
-   */
-  private async awaitDefinition(collection: string, generation: string): Promise<void> {
-    const backoff = new Backoff({ firstMs: 50, maxMs: 1_000 });
-    for (;;) {
-      if (this.views.get(collection, generation)) return;
-      const def = await lastCollectionDef(this.o.link.jsm, collection);
-      if (def) this.applyDefinition(def);
-      if (this.views.get(collection, generation)) return;
-      this.assertRunning();
-      // A placed-elsewhere collection still gets its definition (and views) here; only a
-      // definition that has not arrived yet keeps us waiting.
-      await backoff.wait(this.stopping.signal);
-    }
-  }
-
-  /** Reports an error; a storage error marks the node unhealthy until the next success there. */
-  private failed(where: StorageSite, what: string, err: unknown, fields = {}): void {
-    if (isStorageError(err)) {
-      const message = `cannot store data (${what}): ${errorMessage(err)}`;
-      if (!this.storage.has(where))
-        this.log('storage error: this node is not ready', { err: message });
-      this.storage.set(where, message);
-      this.o.onStorageError?.(err);
-      this.heartbeat?.beat();
-    }
-    this.log(what, { ...fields, err: errorMessage(err) });
-  }
-
-  private stored(where: StorageSite): void {
-    if (!this.storage.delete(where)) return;
-    this.log('storage recovered: this node stores data again', { where });
-    this.heartbeat?.beat();
   }
 
   /** A manifest was applied or failed: heartbeat at once, and wake waiters. */
