@@ -5,12 +5,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Primary } from '../../sync/index.ts';
-import { startPrimary, stopAll } from '../../dev/harness/cluster.ts';
-import type { NodeHandle } from '../../dev/harness/cluster.ts';
+import { useReplicationCluster } from '../harness/replication-fixture.ts';
 import { generateClustered } from '../../dev/harness/datasets.ts';
-import { startNatsServer } from '../../dev/harness/nats-server.ts';
-import type { NatsServerHandle } from '../../dev/harness/nats-server.ts';
 import { TEST_KEYS, TEST_TOKEN_SECRET, http } from '../../dev/harness/services.ts';
 import { makeTempDir } from '../../dev/harness/tmp.ts';
 import type { TempDir } from '../../dev/harness/tmp.ts';
@@ -20,22 +16,15 @@ const N = 15_000;
 const DIM = 64;
 const run = fileURLToPath(new URL('../../services/start.mjs', import.meta.url));
 
-let nats: NatsServerHandle;
-let primary: NodeHandle<Primary>;
 let dir: TempDir;
 
+const fx = useReplicationCluster();
+
 beforeAll(async () => {
-  nats = await startNatsServer();
-  primary = await startPrimary({
-    natsUrl: nats.url,
-    region: 'us-east',
-    node: 'p1',
-    regions: ['us-east', 'eu-west'],
-  });
   dir = await makeTempDir('sigterm');
   // One segment of about 9 MB: its apply (fetch, verify, load on the view thread,
   // transaction, swap) takes long enough for a signal to land in every stage.
-  await primary.node.createCollection({
+  await fx.primary.node.createCollection({
     name: 'big',
     dim: DIM,
     metric: 'l2',
@@ -44,7 +33,7 @@ beforeAll(async () => {
   });
   const data = generateClustered({ n: N, dim: DIM, seed: 21 });
   for (let i = 0; i < N; i += 1_000) {
-    await primary.node.upsert(
+    await fx.primary.node.upsert(
       'big',
       Array.from({ length: 1_000 }, (_, j) => ({
         id: `b${i + j}`,
@@ -52,11 +41,10 @@ beforeAll(async () => {
       })),
     );
   }
-  await primary.node.seal('big');
+  await fx.primary.node.seal('big');
 }, 120_000);
 
 afterAll(async () => {
-  await stopAll([primary], [nats]);
   await dir?.cleanup();
 });
 
@@ -79,7 +67,7 @@ async function follower(): Promise<Started> {
       node: 'f1',
       http: { host: '127.0.0.1', port: 0 },
       dataDir: join(dir.path, 'data'),
-      nats: { servers: nats.url },
+      nats: { servers: fx.nats.url },
       auth: { keys: [{ key: TEST_KEYS.read, role: 'read' }] },
       tokenSecret: TEST_TOKEN_SECRET,
       heartbeatMs: 200,

@@ -1,46 +1,31 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeIndexWorkers, indexStats } from '../../index/index.ts';
-import type { Primary } from '../../sync/index.ts';
+import { indexStats } from '../../index/index.ts';
 import { ChildFollower } from '../../dev/harness/child-follower.ts';
-import { startPrimary } from '../../dev/harness/cluster.ts';
-import type { NodeHandle } from '../../dev/harness/cluster.ts';
 import { generateClustered } from '../../dev/harness/datasets.ts';
-import { startNatsServer } from '../../dev/harness/nats-server.ts';
-import type { NatsServerHandle } from '../../dev/harness/nats-server.ts';
 import { makeTempDir } from '../../dev/harness/tmp.ts';
 import type { TempDir } from '../../dev/harness/tmp.ts';
 import { waitFor } from '../../dev/harness/wait-for.ts';
+import { useReplicationCluster } from '../harness/replication-fixture.ts';
 
 const N = 50_000;
 const DIM = 32;
-let nats: NatsServerHandle;
-let primary: NodeHandle<Primary>;
 let child: ChildFollower | null = null;
 let dir: TempDir;
 
+const fx = useReplicationCluster();
+
 beforeAll(async () => {
-  nats = await startNatsServer();
-  primary = await startPrimary({
-    natsUrl: nats.url,
-    region: 'us-east',
-    node: 'p1',
-    regions: ['us-east', 'eu-west'],
-  });
   dir = await makeTempDir('bootstrap');
 });
 
 afterAll(async () => {
   await child?.stop();
-  await primary?.stop();
-  await primary?.cleanup();
   await dir?.cleanup();
-  await closeIndexWorkers();
-  await nats?.stop();
 });
 
 describe('bootstrap of a new follower', () => {
   it('joins a 50,000-point collection from manifest + segments + WAL tail without building a graph', async () => {
-    const p = primary.node;
+    const p = fx.primary.node;
     await p.createCollection({ name: 'big', dim: DIM, metric: 'cosine', model: 'm@1' });
     const data = generateClustered({ n: N + 200, dim: DIM, seed: 7 });
     const vec = (i: number) => data.subarray(i * DIM, (i + 1) * DIM);
@@ -62,7 +47,7 @@ describe('bootstrap of a new follower', () => {
     const target = p.commitPosition.seq;
 
     child = new ChildFollower({
-      natsUrl: nats.url,
+      natsUrl: fx.nats.url,
       dataDir: dir.path,
       region: 'eu-west',
       node: 'new1',

@@ -1,38 +1,23 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Primary, Replica } from '../../sync/index.ts';
-import { startFollower, startPrimary, stopAll } from '../../dev/harness/cluster.ts';
-import type { NodeHandle } from '../../dev/harness/cluster.ts';
-import { startNatsServer } from '../../dev/harness/nats-server.ts';
-import type { NatsServerHandle } from '../../dev/harness/nats-server.ts';
+import { describe, expect, it } from 'vitest';
+import type { Primary } from '../../sync/index.ts';
 import { waitFor } from '../../dev/harness/wait-for.ts';
+import { useReplicationCluster } from '../harness/replication-fixture.ts';
 
-let nats: NatsServerHandle;
-let primary: NodeHandle<Primary>;
-let follower: NodeHandle<Replica>;
 const DIM = 8;
 const vec = (i: number) => Array.from({ length: DIM }, (_, j) => Math.cos(i * 7 + j * 3));
 
-beforeAll(async () => {
-  nats = await startNatsServer();
-  primary = await startPrimary({
-    natsUrl: nats.url,
-    region: 'us-east',
-    node: 'p1',
-    regions: ['us-east', 'eu-west'],
-    seal: { mergeFactor: 4, compactAbove: 16 },
-  });
-  follower = await startFollower({ natsUrl: nats.url, region: 'eu-west', node: 'f1' });
+const fx = useReplicationCluster({
+  primary: { seal: { mergeFactor: 4, compactAbove: 16 } },
+  follower: true,
 });
-
-afterAll(() => stopAll([primary, follower], [nats]));
 
 /** Every replica answers exactly the live points, each id found by its own vector. */
 async function expectServes(collection: string, live: Map<string, number>): Promise<void> {
-  const m = primary.catalog.appliedManifest(collection, 'm@1')!;
-  await waitFor(() => follower.node.served(collection)?.version === m.version, {
+  const m = fx.primary.catalog.appliedManifest(collection, 'm@1')!;
+  await waitFor(() => fx.follower.node.served(collection)?.version === m.version, {
     timeoutMs: 20_000,
   });
-  for (const r of [primary.node.replica, follower.node]) {
+  for (const r of [fx.primary.node.replica, fx.follower.node]) {
     const view = r.served(collection)!.view;
     expect((await view.stats()).points).toBe(live.size);
     for (const [id, v] of [...live].slice(0, 40)) {
@@ -50,7 +35,7 @@ async function sealRound(
   base: number,
   n: number,
 ): Promise<void> {
-  const p = primary.node;
+  const p = fx.primary.node;
   const pts = Array.from({ length: n }, (_, i) => ({ id: `k${base + i}`, vector: vec(base + i) }));
   await p.upsert(collection, pts);
   pts.forEach((pt, i) => live.set(pt.id, base + i));
@@ -82,7 +67,7 @@ function holdMerges(p: Primary): { reachedHold: Promise<void>; release: () => vo
 
 describe('compaction', () => {
   it('a full compaction merges segments and tombstones into one that serves the same', async () => {
-    const p = primary.node;
+    const p = fx.primary.node;
     await p.createCollection({ name: 'cmp', dim: DIM, metric: 'l2', model: 'm@1' });
     const live = new Map<string, number>();
     // Sizes of different tiers: no tiered merge is due.
@@ -99,7 +84,7 @@ describe('compaction', () => {
   });
 
   it('a full compaction runs once: seals that land meanwhile stay beside its segment', async () => {
-    const p = primary.node;
+    const p = fx.primary.node;
     await p.createCollection({ name: 'once', dim: DIM, metric: 'l2', model: 'm@1' });
     const live = new Map<string, number>();
     for (const [round, n] of [100, 20, 3].entries()) await sealRound('once', live, round * 1000, n);
@@ -122,7 +107,7 @@ describe('compaction', () => {
   });
 
   it('merges a tier of small segments and leaves the large segment alone', async () => {
-    const p = primary.node;
+    const p = fx.primary.node;
     await p.createCollection({ name: 'tier', dim: DIM, metric: 'l2', model: 'm@1' });
     const live = new Map<string, number>();
     await sealRound('tier', live, 0, 400);
@@ -143,7 +128,7 @@ describe('compaction', () => {
   });
 
   it('seals go on while a merge is under way', async () => {
-    const p = primary.node;
+    const p = fx.primary.node;
     await p.createCollection({ name: 'busy', dim: DIM, metric: 'l2', model: 'm@1' });
     const live = new Map<string, number>();
     for (let round = 0; round < 3; round++) await sealRound('busy', live, round * 1000, 30);

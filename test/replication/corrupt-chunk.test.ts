@@ -1,35 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { Streams, Subjects } from '../../sync/index.ts';
-import type { Heartbeat, Primary, Replica } from '../../sync/index.ts';
+import type { Heartbeat, Replica } from '../../sync/index.ts';
 import { DEFAULT_CHUNK_BYTES, chunkHeaders } from '../../sync/segment-chunks.ts';
-import { startFollower, startPrimary, stopAll } from '../../dev/harness/cluster.ts';
+import { startFollower, stopAll } from '../../dev/harness/cluster.ts';
 import type { NodeHandle } from '../../dev/harness/cluster.ts';
-import { startNatsServer } from '../../dev/harness/nats-server.ts';
-import type { NatsServerHandle } from '../../dev/harness/nats-server.ts';
 import { waitFor } from '../../dev/harness/wait-for.ts';
+import { useReplicationCluster } from '../harness/replication-fixture.ts';
 
-let nats: NatsServerHandle;
-let primary: NodeHandle<Primary>;
 let follower: NodeHandle<Replica> | null = null;
 const DIM = 16;
 /** The collection whose segment copies the test publishes (created below). */
 const SEG_COLLECTION = 'cc';
 const vec = (i: number) => Array.from({ length: DIM }, (_, j) => Math.sin(i * 31 + j));
 
-beforeAll(async () => {
-  nats = await startNatsServer();
-  primary = await startPrimary({
-    natsUrl: nats.url,
-    region: 'us-east',
-    node: 'p1',
-    regions: ['us-east', 'eu-west'],
-  });
-});
+const fx = useReplicationCluster();
 
-afterAll(() => stopAll([primary, follower], [nats]));
+afterAll(() => stopAll([follower]));
 
 /** Publishes a copy of a segment file as chunks, optionally with one byte flipped. */
 async function publishCopy(digest: string, bytes: Buffer, flipAt: number | null): Promise<void> {
@@ -39,7 +28,7 @@ async function publishCopy(digest: string, bytes: Buffer, flipAt: number | null)
   const uploadId = randomUUID();
   for (let i = 0; i < count; i++) {
     const chunk = data.subarray(i * DEFAULT_CHUNK_BYTES, (i + 1) * DEFAULT_CHUNK_BYTES);
-    await primary.link.js.publish(Subjects.segment(SEG_COLLECTION, digest), chunk, {
+    await fx.primary.link.js.publish(Subjects.segment(SEG_COLLECTION, digest), chunk, {
       headers: chunkHeaders({ index: i, count, totalBytes: data.length, uploadId }),
     });
   }
@@ -47,14 +36,14 @@ async function publishCopy(digest: string, bytes: Buffer, flipAt: number | null)
 
 describe('a corrupted segment chunk', () => {
   it('is rejected; the follower stays on its last good version, reports it, and proceeds once a good copy arrives', async () => {
-    const p = primary.node;
+    const p = fx.primary.node;
     await p.createCollection({ name: 'cc', dim: DIM, metric: 'cosine', model: 'm@1' });
     await p.upsert(
       'cc',
       Array.from({ length: 300 }, (_, i) => ({ id: `a${i}`, vector: vec(i) })),
     );
     await p.seal('cc');
-    follower = await startFollower({ natsUrl: nats.url, region: 'eu-west', node: 'f1' });
+    follower = await startFollower({ natsUrl: fx.nats.url, region: 'eu-west', node: 'f1' });
     await follower.node.waitUntil(() => follower!.node.served('cc')?.version === 1, 20_000, 'v1');
     await follower.stop();
 
@@ -64,19 +53,19 @@ describe('a corrupted segment chunk', () => {
     );
     const v2 = (await p.seal('cc'))!;
     const fresh = v2.segments[v2.segments.length - 1]!;
-    const good = await readFile(join(primary.dataDir, 'segments', fresh.digest));
+    const good = await readFile(join(fx.primary.dataDir, 'segments', fresh.digest));
     // Replace the good copy on SEGMENTS with one whose middle byte is flipped.
-    await primary.link.jsm.streams.purge(Streams.segments, {
+    await fx.primary.link.jsm.streams.purge(Streams.segments, {
       filter: Subjects.segment(SEG_COLLECTION, fresh.digest),
     });
     await publishCopy(fresh.digest, good, Math.floor(good.length / 2));
 
     const beats: Heartbeat[] = [];
-    const sub = primary.link.nc.subscribe(Subjects.replicaState('eu-west', 'f1'), {
+    const sub = fx.primary.link.nc.subscribe(Subjects.replicaState('eu-west', 'f1'), {
       callback: (_e, m) => beats.push(JSON.parse(Buffer.from(m.data).toString()) as Heartbeat),
     });
     follower = await startFollower({
-      natsUrl: nats.url,
+      natsUrl: fx.nats.url,
       region: 'eu-west',
       node: 'f1',
       dataDir: follower.dataDir,

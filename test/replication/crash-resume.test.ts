@@ -7,30 +7,22 @@
  * (as a killed process does) and restarts on its data directory.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Primary, Replica } from '../../sync/index.ts';
-import { startFollower, startPrimary, stopAll } from '../../dev/harness/cluster.ts';
+import type { Replica } from '../../sync/index.ts';
+import { startFollower, stopAll } from '../../dev/harness/cluster.ts';
 import type { NodeHandle } from '../../dev/harness/cluster.ts';
-import { startNatsServer } from '../../dev/harness/nats-server.ts';
-import type { NatsServerHandle } from '../../dev/harness/nats-server.ts';
 import { waitFor } from '../../dev/harness/wait-for.ts';
+import { useReplicationCluster } from '../harness/replication-fixture.ts';
 
-let nats: NatsServerHandle;
-let primary: NodeHandle<Primary>;
 let stalled: NodeHandle<Replica> | null = null;
 let restarted: NodeHandle<Replica> | null = null;
 
+const fx = useReplicationCluster({ primary: { node: 'p' } });
+
 beforeAll(async () => {
-  nats = await startNatsServer();
-  primary = await startPrimary({
-    natsUrl: nats.url,
-    region: 'us-east',
-    node: 'p',
-    regions: ['us-east', 'eu-west'],
-  });
-  await primary.node.createCollection({ name: 'cr', dim: 4, metric: 'l2', model: 'm@1' });
+  await fx.primary.node.createCollection({ name: 'cr', dim: 4, metric: 'l2', model: 'm@1' });
 });
 
-afterAll(() => stopAll([restarted, primary], [nats]));
+afterAll(() => stopAll([restarted]));
 
 describe('a replica restarted after dying with WAL entries delivered to it', () => {
   it('resumes right after what it stored: no position over a hole, no wait for a redelivery', async () => {
@@ -38,7 +30,7 @@ describe('a replica restarted after dying with WAL entries delivered to it', () 
     let release: () => void = () => undefined;
     const released = new Promise<void>((r) => (release = r));
     stalled = await startFollower({
-      natsUrl: nats.url,
+      natsUrl: fx.nats.url,
       region: 'eu-west',
       node: 'f',
       hooks: { beforeWalBatch: () => (stall ? released : undefined) },
@@ -47,7 +39,7 @@ describe('a replica restarted after dying with WAL entries delivered to it', () 
     const write = async (n: number) => {
       for (let i = 0; i < n; i++) {
         const id = `c${acked.length}`;
-        const w = await primary.node.upsert('cr', [{ id, vector: [acked.length, 1, 2, 3] }]);
+        const w = await fx.primary.node.upsert('cr', [{ id, vector: [acked.length, 1, 2, 3] }]);
         acked.push({ id, seq: w.seq });
       }
     };
@@ -63,7 +55,12 @@ describe('a replica restarted after dying with WAL entries delivered to it', () 
     await stalled.stop();
     stalled = null;
 
-    restarted = await startFollower({ natsUrl: nats.url, region: 'eu-west', node: 'f', dataDir });
+    restarted = await startFollower({
+      natsUrl: fx.nats.url,
+      region: 'eu-west',
+      node: 'f',
+      dataDir,
+    });
     const r = restarted.node;
     await write(100);
     // Whatever position it reports, every acknowledged write at or below it is there.

@@ -1,16 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeIndexWorkers } from '../../index/index.ts';
-import type { Primary } from '../../sync/index.ts';
 import { ChildFollower } from '../../dev/harness/child-follower.ts';
 import type { ChildEvent } from '../../dev/harness/child-follower.ts';
-import { startPrimary } from '../../dev/harness/cluster.ts';
-import type { NodeHandle } from '../../dev/harness/cluster.ts';
 import { generateClustered } from '../../dev/harness/datasets.ts';
-import { startNatsServer } from '../../dev/harness/nats-server.ts';
-import type { NatsServerHandle } from '../../dev/harness/nats-server.ts';
 import { makeTempDir } from '../../dev/harness/tmp.ts';
 import type { TempDir } from '../../dev/harness/tmp.ts';
 import { waitFor } from '../../dev/harness/wait-for.ts';
+import { useReplicationCluster } from '../harness/replication-fixture.ts';
 
 const DIM = 64;
 const BATCH = 2_000; // about 1.3 MB per segment: two chunks, so a kill can land mid-fetch
@@ -21,8 +16,6 @@ const STAGES = ['fetch', 'fetch-chunk', 'verify', 'load', 'transaction', 'commit
 // Two rounds: each stage killed twice, 16 kill points (three rounds took 145–250 s of `npm test`).
 const ROUNDS = 2;
 
-let nats: NatsServerHandle;
-let primary: NodeHandle<Primary>;
 let dir: TempDir;
 let child: ChildFollower | null = null;
 const data = generateClustered({ n: BATCH * (STAGES.length * ROUNDS + 1), dim: DIM, seed: 11 });
@@ -35,29 +28,19 @@ interface CollState {
   catalogDigests: string[];
 }
 
+const fx = useReplicationCluster({ primary: { seal: { compactAbove: 1_000, mergeFactor: 64 } } });
+
 beforeAll(async () => {
-  nats = await startNatsServer();
-  primary = await startPrimary({
-    natsUrl: nats.url,
-    region: 'us-east',
-    node: 'p1',
-    regions: ['us-east', 'eu-west'],
-    seal: { compactAbove: 1_000, mergeFactor: 64 },
-  });
   dir = await makeTempDir('crash');
 });
 
 afterAll(async () => {
   await child?.stop();
-  await primary?.stop();
-  await primary?.cleanup();
   await dir?.cleanup();
-  await closeIndexWorkers();
-  await nats?.stop();
 });
 
 async function writeAndSeal(round: number): Promise<number> {
-  const p = primary.node;
+  const p = fx.primary.node;
   const base = round * BATCH;
   await p.upsert(
     'crash',
@@ -75,10 +58,10 @@ function only(e: ChildEvent): CollState {
 
 describe('follower crash safety', () => {
   it(`stays on version v or v+1 and converges after SIGKILL at ${STAGES.length * ROUNDS} points of the apply`, async () => {
-    await primary.node.createCollection({ name: 'crash', dim: DIM, metric: 'l2', model: 'm@1' });
+    await fx.primary.node.createCollection({ name: 'crash', dim: DIM, metric: 'l2', model: 'm@1' });
     let version = await writeAndSeal(0);
     child = new ChildFollower({
-      natsUrl: nats.url,
+      natsUrl: fx.nats.url,
       dataDir: dir.path,
       region: 'eu-west',
       node: 'c1',
@@ -93,7 +76,7 @@ describe('follower crash safety', () => {
         const v = version;
         const crashAt = { stage, version: v + 1, chunk: 0 };
         child = new ChildFollower({
-          natsUrl: nats.url,
+          natsUrl: fx.nats.url,
           dataDir: dir.path,
           region: 'eu-west',
           node: 'c1',
@@ -105,7 +88,7 @@ describe('follower crash safety', () => {
         expect(exit.signal, `run ${run} (${stage}) should have been killed`).toBe('SIGKILL');
 
         child = new ChildFollower({
-          natsUrl: nats.url,
+          natsUrl: fx.nats.url,
           dataDir: dir.path,
           region: 'eu-west',
           node: 'c1',
@@ -119,7 +102,7 @@ describe('follower crash safety', () => {
         if (stage === 'done') expect(recovered.catalogVersion, 'committed').toBe(v + 1);
 
         await child.next((e) => e.event === 'ready', 60_000, true);
-        const target = primary.node.commitPosition.seq;
+        const target = fx.primary.node.commitPosition.seq;
         await waitFor(
           async () => {
             const s = await child!.request({ cmd: 'status' }, 'status');
@@ -132,7 +115,7 @@ describe('follower crash safety', () => {
           { cmd: 'query', collection: 'crash', vector: q, k: 10 },
           'result',
         );
-        const expected = await primary.node.replica.served('crash')!.view.search(q, { k: 10 });
+        const expected = await fx.primary.node.replica.served('crash')!.view.search(q, { k: 10 });
         expect(res.hits).toEqual(expected.map((h) => ({ id: h.id, score: h.score })));
         await child.stop();
       }

@@ -1,30 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useReplicationCluster } from '../harness/replication-fixture.ts';
 import { Streams, Subjects } from '../../sync/index.ts';
-import type { Primary, Replica } from '../../sync/index.ts';
 import { splitEntry } from '../../sync/primary/primary.ts';
-import { startFollower, startPrimary, stopAll } from '../../dev/harness/cluster.ts';
-import type { NodeHandle } from '../../dev/harness/cluster.ts';
-import { startNatsServer } from '../../dev/harness/nats-server.ts';
-import type { NatsServerHandle } from '../../dev/harness/nats-server.ts';
 
-let nats: NatsServerHandle;
-let primary: NodeHandle<Primary>;
-let follower: NodeHandle<Replica>;
 const DIM = 256;
 
-beforeAll(async () => {
-  nats = await startNatsServer();
-  primary = await startPrimary({
-    natsUrl: nats.url,
-    region: 'us-east',
-    node: 'p1',
-    regions: ['us-east', 'eu-west'],
-  });
-  follower = await startFollower({ natsUrl: nats.url, region: 'eu-west', node: 'f1' });
-  await primary.node.createCollection({ name: 'big', dim: DIM, metric: 'ip', model: 'm@1' });
-});
+const fx = useReplicationCluster({ follower: true });
 
-afterAll(() => stopAll([primary, follower], [nats]));
+beforeAll(async () => {
+  await fx.primary.node.createCollection({ name: 'big', dim: DIM, metric: 'ip', model: 'm@1' });
+});
 
 describe('a write larger than one NATS message', () => {
   // Regression: a 3,000 x 256 upsert (3 MB) used to fail with MAX_PAYLOAD_EXCEEDED (HTTP 500).
@@ -34,26 +19,26 @@ describe('a write larger than one NATS message', () => {
       vector: Array.from({ length: DIM }, (_, j) => ((i * 31 + j) % 97) / 97),
       metadata: { i },
     }));
-    const before = (await primary.link.jsm.streams.info(Streams.wal)).state.last_seq;
-    const res = await primary.node.upsert('big', points, {
+    const before = (await fx.primary.link.jsm.streams.info(Streams.wal)).state.last_seq;
+    const res = await fx.primary.node.upsert('big', points, {
       ack: 'sync',
       timeoutMs: 20_000,
       msgId: 'req-1',
     });
     expect(res.replicated).toBe(true);
-    const info = await primary.link.jsm.streams.info(Streams.wal, {
+    const info = await fx.primary.link.jsm.streams.info(Streams.wal, {
       subjects_filter: Subjects.wal('big'),
     });
     const entries = info.state.subjects![Subjects.wal('big')]!;
     expect(entries).toBeGreaterThan(2);
     expect(res.seq).toBe(before + entries);
-    expect((await follower.node.served('big')!.view.stats()).points).toBe(3_000);
+    expect((await fx.follower.node.served('big')!.view.stats()).points).toBe(3_000);
 
     // The same request retried (same request id) stores nothing new.
-    const again = await primary.node.upsert('big', points, { msgId: 'req-1' });
+    const again = await fx.primary.node.upsert('big', points, { msgId: 'req-1' });
     expect(again.duplicate).toBe(true);
     expect(again.seq).toBe(res.seq);
-    const after = await primary.link.jsm.streams.info(Streams.wal);
+    const after = await fx.primary.link.jsm.streams.info(Streams.wal);
     expect(after.state.last_seq).toBe(res.seq);
   });
 

@@ -1,30 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Streams, Subjects } from '../../sync/index.ts';
-import type { Primary, Replica } from '../../sync/index.ts';
-import { startFollower, startPrimary, stopAll } from '../../dev/harness/cluster.ts';
-import type { NodeHandle } from '../../dev/harness/cluster.ts';
-import { startNatsServer } from '../../dev/harness/nats-server.ts';
-import type { NatsServerHandle } from '../../dev/harness/nats-server.ts';
 import { waitFor } from '../../dev/harness/wait-for.ts';
+import { useReplicationCluster } from '../harness/replication-fixture.ts';
 
-let nats: NatsServerHandle;
-let primary: NodeHandle<Primary>;
-let follower: NodeHandle<Replica>;
+const fx = useReplicationCluster({ follower: true });
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  primary = await startPrimary({
-    natsUrl: nats.url,
-    region: 'us-east',
-    node: 'p1',
-    regions: ['us-east', 'eu-west'],
-  });
-  follower = await startFollower({ natsUrl: nats.url, region: 'eu-west', node: 'f1' });
-  await primary.node.createCollection({ name: 'stream', dim: 3, metric: 'l2', model: 'm@1' });
+  await fx.primary.node.createCollection({ name: 'stream', dim: 3, metric: 'l2', model: 'm@1' });
 });
-
-afterAll(() => stopAll([primary, follower], [nats]));
 
 describe('nats-server restarted in the middle of a stream of writes', () => {
   it('loses no acknowledged write and stores none twice', async () => {
@@ -37,7 +21,7 @@ describe('nats-server restarted in the middle of a stream of writes', () => {
       // A client that retries a failed write with the same idempotency key.
       for (;;) {
         try {
-          const res = await primary.node.upsert('stream', [{ id, vector: [i, i % 7, 1] }], {
+          const res = await fx.primary.node.upsert('stream', [{ id, vector: [i, i % 7, 1] }], {
             msgId,
           });
           acked.set(id, res.seq);
@@ -48,20 +32,20 @@ describe('nats-server restarted in the middle of a stream of writes', () => {
           await new Promise((r) => setTimeout(r, 100));
         }
       }
-      if (i === 100) restarted = nats.restart();
+      if (i === 100) restarted = fx.nats.restart();
     }
     await restarted;
     expect(acked.size).toBe(300);
 
     const last = Math.max(...acked.values());
     await waitFor(
-      () => follower.node.appliedSeq >= last && primary.node.replica.appliedSeq >= last,
+      () => fx.follower.node.appliedSeq >= last && fx.primary.node.replica.appliedSeq >= last,
       {
         timeoutMs: 30_000,
         message: 'replicas did not catch up after the restart',
       },
     );
-    for (const r of [primary.node.replica, follower.node]) {
+    for (const r of [fx.primary.node.replica, fx.follower.node]) {
       const view = r.served('stream')!.view;
       expect((await view.stats()).points).toBe(300);
       for (const [id, seq] of acked) {
@@ -72,13 +56,13 @@ describe('nats-server restarted in the middle of a stream of writes', () => {
       }
     }
     // Stored once each: the WAL subject holds exactly one entry per acknowledged write.
-    const info = await primary.link.jsm.streams.info(Streams.wal, {
+    const info = await fx.primary.link.jsm.streams.info(Streams.wal, {
       subjects_filter: Subjects.wal('stream'),
     });
     expect(info.state.subjects?.[Subjects.wal('stream')]).toBe(300);
     expect(new Set(acked.values()).size).toBe(300);
     // The follower's local log holds each seq once.
-    const logged = follower.catalog.walEntriesAll().map((e) => e.seq);
+    const logged = fx.follower.catalog.walEntriesAll().map((e) => e.seq);
     expect(new Set(logged).size).toBe(logged.length);
     console.log(`retries during the restart: ${retries}`);
   });

@@ -5,33 +5,16 @@
  */
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isSyncError, lastManifest } from '../../sync/index.ts';
-import type { Primary } from '../../sync/index.ts';
-import { startPrimary, stopAll } from '../../dev/harness/cluster.ts';
-import type { NodeHandle } from '../../dev/harness/cluster.ts';
-import { startNatsServer } from '../../dev/harness/nats-server.ts';
-import type { NatsServerHandle } from '../../dev/harness/nats-server.ts';
 import { waitFor } from '../../dev/harness/wait-for.ts';
+import { useReplicationCluster } from '../harness/replication-fixture.ts';
 
-let nats: NatsServerHandle;
-let primary: NodeHandle<Primary>;
-
-beforeAll(async () => {
-  nats = await startNatsServer();
-  primary = await startPrimary({
-    natsUrl: nats.url,
-    region: 'us-east',
-    node: 'p',
-    regions: ['us-east'],
-  });
-});
-
-afterAll(() => stopAll([primary], [nats]));
+const fx = useReplicationCluster({ primary: { node: 'p', regions: ['us-east'] } });
 
 describe('sealing', () => {
   it('refuses to cover an acknowledged write its WAL log lacks, and publishes nothing', async () => {
-    const p = primary.node;
+    const p = fx.primary.node;
     await p.createCollection({ name: 'sc', dim: 2, metric: 'l2', model: 'm@1' });
     const writes = [];
     for (let i = 0; i < 5; i++)
@@ -39,13 +22,13 @@ describe('sealing', () => {
     const last = writes[writes.length - 1]!.seq;
     await waitFor(() => p.replica.appliedSeq >= last, { timeoutMs: 10_000 });
     const lost = writes[2]!.seq;
-    const db = new Database(join(primary.dataDir, 'catalog.db'));
+    const db = new Database(join(fx.primary.dataDir, 'catalog.db'));
     db.prepare('DELETE FROM wal_log WHERE seq = ?').run(lost);
     db.close();
 
     const err = await p.seal('sc').catch((e: unknown) => e);
     expect(isSyncError(err, 'seal_refused')).toBe(true);
     expect(String(err)).toMatch(new RegExp(`seq ${lost}\\b`));
-    expect(await lastManifest(primary.link.jsm, 'sc', 'm@1')).toBeNull();
+    expect(await lastManifest(fx.primary.link.jsm, 'sc', 'm@1')).toBeNull();
   });
 });

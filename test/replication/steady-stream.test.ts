@@ -4,13 +4,9 @@
  * cost what was written (size tiers, not the collection), and the memtable searched flat
  * stays bounded by what arrives in about one `maxAgeMs`.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Primary, Replica } from '../../sync/index.ts';
-import { startFollower, startPrimary, stopAll } from '../../dev/harness/cluster.ts';
-import type { NodeHandle } from '../../dev/harness/cluster.ts';
-import { startNatsServer } from '../../dev/harness/nats-server.ts';
-import type { NatsServerHandle } from '../../dev/harness/nats-server.ts';
+import { describe, expect, it } from 'vitest';
 import { waitFor } from '../../dev/harness/wait-for.ts';
+import { useReplicationCluster } from '../harness/replication-fixture.ts';
 
 const DIM = 16;
 const STREAM_MS = 30_000;
@@ -19,30 +15,19 @@ const WRITE_EVERY_MS = 20;
 const POINTS_PER_WRITE = 5;
 const vec = (i: number) => Array.from({ length: DIM }, (_, j) => Math.sin(i * 0.37 + j * 1.3));
 
-let nats: NatsServerHandle;
-let primary: NodeHandle<Primary>;
-let follower: NodeHandle<Replica>;
-
-beforeAll(async () => {
-  nats = await startNatsServer();
-  primary = await startPrimary({
-    natsUrl: nats.url,
-    region: 'us-east',
-    node: 'p1',
-    regions: ['us-east', 'eu-west'],
+const fx = useReplicationCluster({
+  primary: {
     seal: { maxPoints: 1_000_000, maxAgeMs: MAX_AGE_MS, mergeFactor: 4, compactAbove: 16 },
     sealCheckMs: 100,
-  });
-  follower = await startFollower({ natsUrl: nats.url, region: 'eu-west', node: 'f1' });
+  },
+  follower: true,
 });
-
-afterAll(() => stopAll([primary, follower], [nats]));
 
 describe('a steady stream of writes', () => {
   it(
     'seals once per maxAgeMs, merges by size tier, and keeps the memtable bounded',
     async () => {
-      const p = primary.node;
+      const p = fx.primary.node;
       await p.createCollection({ name: 'stream', dim: DIM, metric: 'l2', model: 'm@1' });
       // A collection to start from: one segment of 5,000.
       const base = Array.from({ length: 5_000 }, (_, i) => ({ id: `b${i}`, vector: vec(-1 - i) }));
@@ -90,10 +75,11 @@ describe('a steady stream of writes', () => {
 
       // And the follower serves every point.
       await waitFor(
-        async () => (await follower.node.served('stream')!.view.stats()).points === 5_000 + written,
+        async () =>
+          (await fx.follower.node.served('stream')!.view.stats()).points === 5_000 + written,
         { timeoutMs: 30_000 },
       );
-      const view = follower.node.served('stream')!.view;
+      const view = fx.follower.node.served('stream')!.view;
       for (const i of [0, 1, Math.floor(written / 2), written - 1]) {
         expect((await view.search(vec(i), { k: 1 }))[0]!.id).toBe(`s${i}`);
       }

@@ -1,32 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useReplicationCluster } from '../harness/replication-fixture.ts';
 import { ThreadViewHost } from '../../index/index.ts';
-import type { Primary } from '../../sync/index.ts';
-import { startPrimary, stopAll } from '../../dev/harness/cluster.ts';
-import type { NodeHandle } from '../../dev/harness/cluster.ts';
-import { generateClustered } from '../../dev/harness/datasets.ts';
 import { startNatsServer } from '../../dev/harness/nats-server.ts';
-import type { NatsServerHandle } from '../../dev/harness/nats-server.ts';
+import { startPrimary, stopAll } from '../../dev/harness/cluster.ts';
+import { generateClustered } from '../../dev/harness/datasets.ts';
 
 const DIM = 16;
-let nats: NatsServerHandle;
-let primary: NodeHandle<Primary>;
 
-beforeAll(async () => {
-  nats = await startNatsServer();
-  primary = await startPrimary({
-    natsUrl: nats.url,
-    region: 'us-east',
-    node: 'p1',
-    regions: ['us-east'],
-    searchThreads: 1,
-  });
-});
-
-afterAll(() => stopAll([primary], [nats]));
+const fx = useReplicationCluster({ primary: { regions: ['us-east'], searchThreads: 1 } });
 
 describe("a replica's view thread", () => {
   it('holds the only copy; when it fails, a new one is rebuilt from the catalog and WAL log, answering the same', async () => {
-    const p = primary.node;
+    const p = fx.primary.node;
     await p.createCollection({ name: 'st', dim: DIM, metric: 'l2', model: 'm@1' });
     const data = generateClustered({ n: 3_000, dim: DIM, seed: 3 });
     const vec = (i: number) => data.subarray(i * DIM, (i + 1) * DIM);
