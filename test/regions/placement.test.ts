@@ -16,10 +16,12 @@ import { seededRandom } from '../../dev/harness/datasets.ts';
 import { api, segmentFiles, startRegions, waitForVersion } from '../../dev/harness/regions.ts';
 import type { RegionCluster } from '../../dev/harness/regions.ts';
 import { waitFor } from '../../dev/harness/wait-for.ts';
+import { Subjects } from '../../sync/subjects.ts';
 
 const PLACED = 'placed';
 /** A control collection placed everywhere: proves ap-south does receive what it should. */
 const EVERYWHERE = 'everywhere';
+const MODEL = 'm@1';
 const DIM = 16;
 const N = 300;
 
@@ -92,209 +94,208 @@ async function storedOn(natsUrl: string, subjects: string) {
   }
 }
 
+/** Waits until every replica the primary's router knows has applied the WAL up to `seq`. */
+async function waitForEveryReplica(seq: number): Promise<void> {
+  const us = cluster.region('us-east');
+  await waitFor(
+    async () => {
+      const r = await api(`${us.routerUrl}/v1/regions`, 'GET');
+      return r.body.replicas.every((x: { appliedSeq: number }) => x.appliedSeq >= seq);
+    },
+    { message: `every replica at seq ${seq}` },
+  );
+}
+
 /** The data subjects of a collection: WAL entries, manifests, segment chunks (not its definition). */
 const dataSubjects = (c: string) => [
-  `meridian.wal.${c}`,
-  `meridian.catalog.${c}.manifest.>`,
-  `meridian.seg.${c}.>`,
+  Subjects.wal(c),
+  Subjects.manifest(c, MODEL),
+  Subjects.segmentsOf(c),
 ];
 
 describe('placement', () => {
-  it('a collection placed in us-east and eu-west is never stored in or served from ap-south', async () => {
-    const us = cluster.region('us-east');
-    const eu = cluster.region('eu-west');
-    const ap = cluster.region('ap-south');
-
-    const put = await api(`${us.routerUrl}/v1/collections/${PLACED}`, 'PUT', {
-      dim: DIM,
-      metric: 'l2',
-      model: 'm@1',
-      placement: ['us-east', 'eu-west'],
-    });
-    expect(put.status, JSON.stringify(put.body)).toBe(201);
-    expect(put.body.placement).toEqual(['eu-west', 'us-east']);
-    expect(
-      (
-        await api(`${us.routerUrl}/v1/collections/${EVERYWHERE}`, 'PUT', {
-          dim: DIM,
-          metric: 'l2',
-          model: 'm@1',
-        })
-      ).status,
-    ).toBe(201);
-
+  describe('a collection placed in us-east and eu-west', () => {
     const rand = seededRandom(11);
     const vectors = Array.from({ length: N }, () =>
       Array.from({ length: DIM }, () => Math.round(rand() * 1e4) / 1e3),
     );
-    const points = vectors.map((vector, i) => ({ id: `p${i}`, vector, metadata: { i } }));
-    // Two writes each: the first sealed (by age), the second left in the memtable/WAL.
-    for (const c of [PLACED, EVERYWHERE]) {
-      const w = await api(`${us.routerUrl}/v1/collections/${c}/points`, 'POST', {
-        points: points.slice(0, N - 20),
+    let apDir = '';
+    let euDir = '';
+
+    // Both collections get two writes: the first sealed (by age), the second left in the
+    // memtable and WAL; then every replica has applied the WAL past all of them.
+    beforeAll(async () => {
+      const us = cluster.region('us-east');
+      const put = await api(`${us.routerUrl}/v1/collections/${PLACED}`, 'PUT', {
+        dim: DIM,
+        metric: 'l2',
+        model: MODEL,
+        placement: ['us-east', 'eu-west'],
       });
-      expect(w.status, JSON.stringify(w.body)).toBe(200);
-    }
-    await waitForVersion(eu.followerUrl, PLACED, 1);
-    await waitForVersion(ap.followerUrl, EVERYWHERE, 1);
-    let lastSeq = 0;
-    for (const c of [PLACED, EVERYWHERE]) {
-      const w = await api(`${us.routerUrl}/v1/collections/${c}/points`, 'POST', {
-        points: points.slice(N - 20),
-      });
-      expect(w.status).toBe(200);
-      lastSeq = Math.max(lastSeq, w.body.seq as number);
-    }
-    // ap-south has consumed the WAL past every write of both collections.
-    await waitFor(
-      async () => {
-        const r = await api(`${us.routerUrl}/v1/regions`, 'GET');
-        const f = r.body.replicas.find(
-          (x: { region: string; node: string }) => x.region === 'ap-south' && x.node === 'follower',
-        );
-        return (f?.appliedSeq ?? 0) >= lastSeq;
-      },
-      { message: `ap-south's follower to apply WAL seq ${lastSeq}` },
-    );
+      expect(put.status, JSON.stringify(put.body)).toBe(201);
+      expect(put.body.placement).toEqual(['eu-west', 'us-east']);
+      const ctl = { dim: DIM, metric: 'l2', model: MODEL };
+      expect((await api(`${us.routerUrl}/v1/collections/${EVERYWHERE}`, 'PUT', ctl)).status).toBe(
+        201,
+      );
+      const points = vectors.map((vector, i) => ({ id: `p${i}`, vector, metadata: { i } }));
+      const write = async (c: string, batch: typeof points) => {
+        const w = await api(`${us.routerUrl}/v1/collections/${c}/points`, 'POST', {
+          points: batch,
+        });
+        expect(w.status, JSON.stringify(w.body)).toBe(200);
+        return w.body.seq as number;
+      };
+      for (const c of [PLACED, EVERYWHERE]) await write(c, points.slice(0, N - 20));
+      await waitForVersion(cluster.region('eu-west').followerUrl, PLACED, 1);
+      await waitForVersion(cluster.region('ap-south').followerUrl, EVERYWHERE, 1);
+      let lastSeq = 0;
+      for (const c of [PLACED, EVERYWHERE])
+        lastSeq = Math.max(lastSeq, await write(c, points.slice(N - 20)));
+      await waitForEveryReplica(lastSeq);
+      apDir = cluster.dataDir('ap-south', 'follower');
+      euDir = cluster.dataDir('eu-west', 'follower');
+    }, 80_000);
 
-    // Control: ap-south holds the unplaced collection (segments, manifest, WAL rows) …
-    const apDir = cluster.dataDir('ap-south', 'follower');
-    const apEverywhere = catalogRows(apDir, EVERYWHERE);
-    expect(apEverywhere.appliedVersion).toBeGreaterThanOrEqual(1);
-    expect(apEverywhere.segments).toBeGreaterThan(0);
-    expect(apEverywhere.walLog).toBeGreaterThan(0);
-    const apFiles = segmentFiles(apDir);
-    for (const d of apEverywhere.digests) expect(apFiles.has(d)).toBe(true);
-
-    // … and eu-west holds the placed one …
-    const euPlaced = catalogRows(cluster.dataDir('eu-west', 'follower'), PLACED);
-    expect(euPlaced.appliedVersion).toBeGreaterThanOrEqual(1);
-    expect(euPlaced.digests.length).toBeGreaterThan(0);
-    const euFiles = segmentFiles(cluster.dataDir('eu-west', 'follower'));
-    for (const d of euPlaced.digests) expect(euFiles.has(d)).toBe(true);
-
-    // At the NATS level: eu-west's server holds the placed collection's WAL entries,
-    // manifests and chunks, and ap-south's holds those of the control collection …
-    for (const subjects of dataSubjects(PLACED)) {
-      expect(
-        (await storedOn(eu.natsUrl, subjects)).messages,
-        `eu-west ${subjects}`,
-      ).toBeGreaterThan(0);
-    }
-    for (const subjects of dataSubjects(EVERYWHERE)) {
-      expect(
-        (await storedOn(ap.natsUrl, subjects)).messages,
-        `ap-south ${subjects}`,
-      ).toBeGreaterThan(0);
-    }
-    // … but not one message of the placed collection's data is stored in ap-south's server,
-    // and it has no stream for it; its definition is there (it says where the collection lives).
-    for (const subjects of dataSubjects(PLACED)) {
-      const stored = await storedOn(ap.natsUrl, subjects);
-      expect(stored.messages, `ap-south ${subjects}`).toBe(0);
-      expect(stored.streams.filter((n) => n.endsWith(`__${PLACED}`))).toEqual([]);
-    }
-    expect((await storedOn(ap.natsUrl, `meridian.catalog.${PLACED}.def`)).messages).toBe(1);
-
-    // … and ap-south's follower holds none of it: no segment file, no manifest, no WAL log row.
-    for (const d of euPlaced.digests)
-      expect(apFiles.has(d), `segment ${d} in ap-south`).toBe(false);
-    const apPlaced = catalogRows(apDir, PLACED);
-    expect(apPlaced).toEqual({
-      walLog: 0,
-      manifests: 0,
-      segments: 0,
-      appliedVersion: 0,
-      digests: [],
+    it('control: ap-south stores the collection placed everywhere (manifest, segments, WAL rows)', () => {
+      const rows = catalogRows(apDir, EVERYWHERE);
+      expect(rows.appliedVersion).toBeGreaterThanOrEqual(1);
+      expect(rows.segments).toBeGreaterThan(0);
+      expect(rows.walLog).toBeGreaterThan(0);
+      const files = segmentFiles(apDir);
+      expect(rows.digests.filter((d) => !files.has(d))).toEqual([]);
     });
-    const apGet = await api(`${ap.followerUrl}/v1/collections/${PLACED}`, 'GET');
-    if (apGet.status === 200) {
-      for (const g of apGet.body.generations) {
-        expect(g.version).toBe(0);
-        expect(g.points).toBe(0);
+
+    it("eu-west's follower stores the placed collection's manifest and segment files", () => {
+      const rows = catalogRows(euDir, PLACED);
+      expect(rows.appliedVersion).toBeGreaterThanOrEqual(1);
+      expect(rows.digests.length).toBeGreaterThan(0);
+      const files = segmentFiles(euDir);
+      expect(rows.digests.filter((d) => !files.has(d))).toEqual([]);
+    });
+
+    it("eu-west's NATS server stores the placed collection's data, ap-south's the control's", async () => {
+      for (const [region, c] of [
+        ['eu-west', PLACED],
+        ['ap-south', EVERYWHERE],
+      ] as const) {
+        for (const subjects of dataSubjects(c)) {
+          const stored = await storedOn(cluster.region(region).natsUrl, subjects);
+          expect(stored.messages, `${region} ${subjects}`).toBeGreaterThan(0);
+        }
       }
-    } else {
-      expect(apGet.status).toBe(404);
-    }
+    });
 
-    // Served in eu-west through eu-west's router, at every level.
-    for (const consistency of ['eventual', 'bounded', 'session', 'strong'] as const) {
-      const q = await api(`${eu.routerUrl}/v1/collections/${PLACED}/query`, 'POST', {
-        vector: vectors[N - 1],
-        k: 1,
-        consistency,
-        ...(consistency === 'bounded' ? { maxStalenessMs: 5_000 } : {}),
+    it("ap-south's NATS server stores none of the placed collection's data, only its definition", async () => {
+      const ap = cluster.region('ap-south');
+      for (const subjects of dataSubjects(PLACED)) {
+        const stored = await storedOn(ap.natsUrl, subjects);
+        expect(stored.messages, `ap-south ${subjects}`).toBe(0);
+        expect(stored.streams.filter((n) => n.endsWith(`__${PLACED}`))).toEqual([]);
+      }
+      expect((await storedOn(ap.natsUrl, Subjects.collectionDef(PLACED))).messages).toBe(1);
+    });
+
+    it("ap-south's follower stores nothing of the placed collection and reports it empty", async () => {
+      const files = segmentFiles(apDir);
+      const euDigests = catalogRows(euDir, PLACED).digests;
+      expect(euDigests.filter((d) => files.has(d))).toEqual([]);
+      expect(catalogRows(apDir, PLACED)).toEqual({
+        walLog: 0,
+        manifests: 0,
+        segments: 0,
+        appliedVersion: 0,
+        digests: [],
       });
-      expect(q.status, `${consistency}: ${JSON.stringify(q.body)}`).toBe(200);
-      expect(q.body.region).toBe('eu-west');
-      expect(q.body.results[0]?.id).toBe(`p${N - 1}`);
-    }
+      const got = await api(
+        `${cluster.region('ap-south').followerUrl}/v1/collections/${PLACED}`,
+        'GET',
+      );
+      if (got.status === 200) {
+        for (const g of got.body.generations) expect([g.version, g.points]).toEqual([0, 0]);
+      } else {
+        expect(got.status).toBe(404);
+      }
+    });
 
-    // Not served in ap-south: its router answers 404 wrong_region naming where it lives …
-    for (const consistency of ['eventual', 'bounded', 'strong'] as const) {
-      const q = await api(`${ap.routerUrl}/v1/collections/${PLACED}/query`, 'POST', {
+    it("eu-west's router serves the placed collection from eu-west at every level", async () => {
+      for (const consistency of ['eventual', 'bounded', 'session', 'strong'] as const) {
+        const q = await api(
+          `${cluster.region('eu-west').routerUrl}/v1/collections/${PLACED}/query`,
+          'POST',
+          {
+            vector: vectors[N - 1],
+            k: 1,
+            consistency,
+            ...(consistency === 'bounded' ? { maxStalenessMs: 5_000 } : {}),
+          },
+        );
+        expect(q.status, `${consistency}: ${JSON.stringify(q.body)}`).toBe(200);
+        expect([q.body.region, q.body.results[0]?.id]).toEqual(['eu-west', `p${N - 1}`]);
+      }
+    });
+
+    it("ap-south's router and follower answer 404 wrong_region naming the regions it lives in", async () => {
+      const ap = cluster.region('ap-south');
+      const asked = [
+        ...(['eventual', 'bounded', 'strong'] as const).map((consistency) => ({
+          url: ap.routerUrl,
+          consistency,
+        })),
+        { url: ap.followerUrl, consistency: 'eventual' },
+      ];
+      for (const { url, consistency } of asked) {
+        const q = await api(`${url}/v1/collections/${PLACED}/query`, 'POST', {
+          vector: vectors[0],
+          k: 1,
+          consistency,
+        });
+        expect(q.status, JSON.stringify(q.body)).toBe(404);
+        expect(q.body.error.code).toBe('wrong_region');
+        expect(q.body.error.message).toMatch(/lives in eu-west, us-east/);
+        expect(q.body.results).toBeUndefined();
+      }
+    });
+
+    it('control: the collection placed everywhere is served in ap-south, from ap-south', async () => {
+      const ap = cluster.region('ap-south');
+      const q = await api(`${ap.routerUrl}/v1/collections/${EVERYWHERE}/query`, 'POST', {
         vector: vectors[0],
         k: 1,
-        consistency,
+        consistency: 'eventual',
       });
-      expect(q.status, JSON.stringify(q.body)).toBe(404);
-      expect(q.body.error.code).toBe('wrong_region');
-      expect(q.body.error.message).toContain('us-east');
-      expect(q.body.error.message).toContain('eu-west');
-      expect(q.body.results).toBeUndefined();
-    }
-    // … and so does its follower asked directly (no empty answer from a replica that holds nothing).
-    const direct = await api(`${ap.followerUrl}/v1/collections/${PLACED}/query`, 'POST', {
-      vector: vectors[0],
-      k: 1,
-      consistency: 'eventual',
+      expect(q.status).toBe(200);
+      expect([q.body.region, q.body.results[0].id]).toEqual(['ap-south', 'p0']);
     });
-    expect(direct.status, JSON.stringify(direct.body)).toBe(404);
-    expect(direct.body.error.code).toBe('wrong_region');
-    expect(direct.body.error.message).toContain('eu-west');
-    // The unplaced collection is served in ap-south, from ap-south.
-    const ctl = await api(`${ap.routerUrl}/v1/collections/${EVERYWHERE}/query`, 'POST', {
-      vector: vectors[0],
-      k: 1,
-      consistency: 'eventual',
-    });
-    expect(ctl.status).toBe(200);
-    expect(ctl.body.region).toBe('ap-south');
-    expect(ctl.body.results[0].id).toBe('p0');
 
-    // The WAN link to ap-south does not carry the placed collection's writes: a write of
-    // ~200 KiB to it crosses the hub→eu-west link and not the hub→ap-south one.
-    const euLink = cluster.links.get('nats:us-east~eu-west')!;
-    const apLink = cluster.links.get('nats:us-east~ap-south')!;
-    const before = { eu: euLink.counters.backward, ap: apLink.counters.backward };
-    const big = Array.from({ length: 3_000 }, (_, i) => ({
-      id: `big${i}`,
-      vector: Array.from({ length: DIM }, () => rand()),
-    }));
-    const w = await api(`${us.routerUrl}/v1/collections/${PLACED}/points`, 'POST', { points: big });
-    expect(w.status).toBe(200);
-    const bigSeq = w.body.seq as number;
-    await waitFor(
-      async () => {
-        const r = await api(`${us.routerUrl}/v1/regions`, 'GET');
-        return r.body.replicas.every(
-          (x: { region: string; appliedSeq: number }) => x.appliedSeq >= bigSeq,
-        );
-      },
-      { message: `every replica at seq ${bigSeq}` },
-    );
-    const euBytes = euLink.counters.backward - before.eu;
-    const apBytes = apLink.counters.backward - before.ap;
-    const payload = big.length * DIM * 4;
-    console.log(
-      `write of ${big.length} × ${DIM} to ${PLACED}: hub→eu-west ${euBytes} B, hub→ap-south ${apBytes} B`,
-    );
-    expect(euBytes, 'the write reached eu-west over its link').toBeGreaterThan(payload);
-    // Beacons and heartbeats still flow to ap-south; the write's bytes do not.
-    expect(apBytes, `hub→ap-south ${apBytes} B vs hub→eu-west ${euBytes} B`).toBeLessThan(
-      payload / 4,
-    );
-  }, 80_000);
+    it("the WAN link to ap-south does not carry the placed collection's writes", async () => {
+      // A write of ~200 KiB crosses the hub→eu-west link and not the hub→ap-south one;
+      // beacons and heartbeats still flow to ap-south.
+      const euLink = cluster.links.get('nats:us-east~eu-west')!;
+      const apLink = cluster.links.get('nats:us-east~ap-south')!;
+      const before = { eu: euLink.counters.backward, ap: apLink.counters.backward };
+      const big = Array.from({ length: 3_000 }, (_, i) => ({
+        id: `big${i}`,
+        vector: Array.from({ length: DIM }, () => rand()),
+      }));
+      const us = cluster.region('us-east');
+      const w = await api(`${us.routerUrl}/v1/collections/${PLACED}/points`, 'POST', {
+        points: big,
+      });
+      expect(w.status).toBe(200);
+      await waitForEveryReplica(w.body.seq as number);
+      const euBytes = euLink.counters.backward - before.eu;
+      const apBytes = apLink.counters.backward - before.ap;
+      const payload = big.length * DIM * 4;
+      console.log(
+        `write of ${big.length} × ${DIM} to ${PLACED}: hub→eu-west ${euBytes} B, hub→ap-south ${apBytes} B`,
+      );
+      expect(euBytes, 'the write reached eu-west over its link').toBeGreaterThan(payload);
+      expect(apBytes, `hub→ap-south ${apBytes} B vs hub→eu-west ${euBytes} B`).toBeLessThan(
+        payload / 4,
+      );
+    });
+  });
 
   it('a leaf follower restarted from its data dir resumes each placed collection where it stopped', async () => {
     const us = cluster.region('us-east');

@@ -4,7 +4,7 @@
  * and leaves no handle behind.
  */
 import { createHook } from 'node:async_hooks';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { useServiceCluster } from '../harness/service-fixture.ts';
 import { http } from '../../dev/harness/services.ts';
 import { waitFor } from '../../dev/harness/wait-for.ts';
@@ -57,70 +57,75 @@ async function query(url: string, collection: string, consistency: string) {
 }
 
 describe('a node that changes role', () => {
-  it('serves as a follower, then as the primary of a new collection, then as a follower again', async () => {
-    const { cluster } = fx;
-    const p1 = cluster.node('p1');
-    const f1 = cluster.node('f1');
-    expect(
-      (await http(`${p1.url}/v1/collections/docs`, 'PUT', { dim: 3, metric: 'l2', model: 'm@1' }))
-        .status,
-    ).toBe(201);
-    const w = await http(`${p1.url}/v1/collections/docs/points`, 'POST', {
-      points: [{ id: 'a', vector: [1, 0, 0] }],
-    });
-    expect(w.status).toBe(200);
-    await waitFor(
-      async () => (await query(f1.url, 'docs', 'eventual')).body.results?.length === 1,
-      {
-        message: 'f1 to serve docs',
-      },
+  let before = new Map<string, number>();
+  let firstSeq = 0;
+  const read = async (collection: string, consistency: string) =>
+    (await query(fx.cluster.node('f1').url, collection, consistency)).body.results?.map(
+      (r: { id: string }) => r.id,
     );
 
-    // The primary steps down (its lease is released); the follower takes over in place.
-    await cluster.stop('p1');
-    const before = resources();
-    const followerReplica = f1.replica!;
-    await f1.changeRole('primary');
-    expect(f1.config.role).toBe('primary');
-    expect(f1.primary).not.toBeNull();
-    expect(followerReplica.viewHost?.serving ?? 0).toBe(0); // the follower's view threads ended
-
-    const put = await http(`${f1.url}/v1/collections/test`, 'PUT', {
+  // f1 follows p1 and serves docs; then p1 stops (its lease is released).
+  beforeAll(async () => {
+    const p1 = fx.cluster.node('p1');
+    const put = await http(`${p1.url}/v1/collections/docs`, 'PUT', {
       dim: 3,
       metric: 'l2',
       model: 'm@1',
     });
     expect(put.status).toBe(201);
-    const write = await http(`${f1.url}/v1/collections/test/points`, 'POST', {
+    const w = await http(`${p1.url}/v1/collections/docs/points`, 'POST', {
+      points: [{ id: 'a', vector: [1, 0, 0] }],
+    });
+    expect(w.status).toBe(200);
+    firstSeq = w.body.seq;
+    await waitFor(async () => (await read('docs', 'eventual'))?.length === 1, {
+      message: 'f1 to serve docs',
+    });
+    await fx.cluster.stop('p1');
+    before = resources();
+  });
+
+  it('a follower becomes the primary in place, and its follower view threads end', async () => {
+    const f1 = fx.cluster.node('f1');
+    const followerReplica = f1.replica!;
+    await f1.changeRole('primary');
+    expect([f1.config.role, f1.primary !== null]).toEqual(['primary', true]);
+    expect(followerReplica.viewHost?.serving ?? 0).toBe(0);
+  });
+
+  it("as the primary it creates a collection and takes writes after the old primary's", async () => {
+    const { url } = fx.cluster.node('f1');
+    expect(
+      (await http(`${url}/v1/collections/test`, 'PUT', { dim: 3, metric: 'l2', model: 'm@1' }))
+        .status,
+    ).toBe(201);
+    const write = await http(`${url}/v1/collections/test/points`, 'POST', {
       points: [{ id: 't1', vector: [1, 0, 0] }],
     });
     expect(write.status, JSON.stringify(write.body)).toBe(200);
-    expect(write.body.seq).toBeGreaterThan(w.body.seq);
-    const strong = await query(f1.url, 'test', 'strong');
-    expect(strong.status, JSON.stringify(strong.body)).toBe(200);
-    expect(strong.body.results.map((r: { id: string }) => r.id)).toEqual(['t1']);
-    // What it held as a follower it still serves as the primary.
-    expect(
-      (await query(f1.url, 'docs', 'strong')).body.results.map((r: { id: string }) => r.id),
-    ).toEqual(['a']);
+    expect(write.body.seq).toBeGreaterThan(firstSeq);
+  });
 
+  it('as the primary it answers strong reads of its new collection and of what it held as a follower', async () => {
+    expect(await read('test', 'strong')).toEqual(['t1']);
+    expect(await read('docs', 'strong')).toEqual(['a']);
+  });
+
+  it('becomes a follower again: it takes no writes, and serves what it wrote from the streams', async () => {
+    const f1 = fx.cluster.node('f1');
     const primaryReplica = f1.replica!;
     await f1.changeRole('follower');
-    expect(f1.config.role).toBe('follower');
-    expect(f1.primary).toBeNull();
+    expect([f1.config.role, f1.primary]).toEqual(['follower', null]);
     expect(primaryReplica.viewHost?.serving ?? 0).toBe(0);
-    // A follower takes no writes; it serves what it wrote as the primary, from the streams.
     const refused = await http(`${f1.url}/v1/collections/test/points`, 'POST', {
       points: [{ id: 't2', vector: [0, 1, 0] }],
     });
     expect(refused.status).toBe(404);
-    const read = await query(f1.url, 'test', 'eventual');
-    expect(read.status, JSON.stringify(read.body)).toBe(200);
-    expect(read.body.results.map((r: { id: string }) => r.id)).toEqual(['t1']);
+    expect(await read('test', 'eventual')).toEqual(['t1']);
+  });
 
-    // Nothing the two role changes opened is left: no timer, socket, server or thread more
-    // than before (the test's own keep-alive sockets close within a few seconds).
-    console.log('BEFORE', [...before], 'NOW', [...resources()]);
+  it('leaves no interval, socket, server, thread or open file behind', async () => {
+    // The test's own keep-alive sockets close within a few seconds.
     let leaked: string[] = [];
     await waitFor(() => (leaked = noMoreThan(resources(), before)).length === 0, {
       timeoutMs: 15_000,
@@ -128,5 +133,6 @@ describe('a node that changes role', () => {
     }).catch((err: Error) => {
       throw new Error(`${err.message}: ${leaked.join(', ')}`);
     });
+    expect(leaked).toEqual([]);
   });
 });
