@@ -3,13 +3,11 @@ import { join } from 'node:path';
 import type { ViewHandle, ViewHost } from '../../index/index.ts';
 import type { Catalog, Manifest } from '../../catalog/index.ts';
 import { until } from '../../lib/wait.ts';
-import type { NatsLink } from '../connection.ts';
 import { SyncError, errorMessage } from '../errors.ts';
 import { hubLayout } from '../layout.ts';
 import type { StreamLayout } from '../layout.ts';
 import { ensureCollectionMirrors } from '../mirrors.ts';
 import { assertSubjectToken } from '../subjects.ts';
-import type { Heartbeat } from '../types.ts';
 import type { SeqWalEntry } from '../wal-codec.ts';
 import { Definitions } from './definitions.ts';
 import { DurablePosition } from './durable-position.ts';
@@ -18,8 +16,8 @@ import type { Follow, Position, ReplicaContext } from './follow.ts';
 import { HeartbeatPublisher } from './heartbeat.ts';
 import { HubFollow } from './hub-follow.ts';
 import { ManifestApplier } from './manifest-applier.ts';
-import type { AppliedManifest, ApplyHooksOptions } from './manifest-applier.ts';
 import { ManifestQueue } from './manifest-queue.ts';
+import type { ReplicaOptions } from './options.ts';
 import { PlacedFollow } from './placed-follow.ts';
 import { restoreView } from './restore.ts';
 import { StorageHealth } from './storage-health.ts';
@@ -28,40 +26,7 @@ import { ViewWrites } from './view-writes.ts';
 import { ServedViews } from './views.ts';
 import type { ServedGeneration } from './views.ts';
 
-export interface ReplicaOptions {
-  link: NatsLink;
-  catalog: Catalog;
-  /** The node's data directory: `catalog.db` lives here, segments in `segments/`. */
-  dataDir: string;
-  region: string;
-  node: string;
-  role?: Heartbeat['role'];
-  /**
-   * Which local streams hold what. Default the hub's: every collection in one set of
-   * streams. A leaf region's layout has per-collection mirrors of its placed collections
-   * only (ADR 0011).
-   */
-  layout?: StreamLayout;
-  heartbeatMs?: number;
-  /** First delay before retrying a manifest that failed to apply (doubles up to 5 s). */
-  retryMs?: number;
-  hooks?: ApplyHooksOptions;
-  /** Where this replica answers queries (put into heartbeats); settable until start. */
-  url?: string;
-  /** Told after each manifest is applied (metrics). */
-  onManifestApplied?: (e: AppliedManifest) => void;
-  /** Told of each storage error (a full disk; metrics). */
-  onStorageError?: (err: unknown) => void;
-  /** The position its answers reflect, when that is more than its WAL position (the primary's). */
-  readSeq?: () => number;
-  log?: (msg: string, fields?: Record<string, unknown>) => void;
-  /**
-   * View threads: worker threads that hold the served views (each once) and answer their
-   * searches beside the event loop (decision 0013); 0 or unset keeps the views on the
-   * event loop.
-   */
-  searchThreads?: number;
-}
+export type { ReplicaOptions };
 
 type Listener = () => void;
 
@@ -150,7 +115,7 @@ export class Replica {
       sync: () => opts.catalog.syncWalLog(),
       // A primary announces its commit position after each write already.
       onDurable: () => {
-        if (!opts.readSeq) this.heartbeat?.announce(this.region, this.node, this.announcedSeq());
+        if (!opts.readSeq) this.heartbeat?.announce(this.announcedSeq());
       },
       onError: (err) => this.health.failed('wal', 'WAL log fsync failed', err),
       signal,
@@ -221,8 +186,17 @@ export class Replica {
     this.assertRunning();
     this.heartbeat = new HeartbeatPublisher({
       nc: this.o.link.nc,
+      region: this.region,
+      node: this.node,
+      role: this.o.role ?? 'follower',
       intervalMs: this.o.heartbeatMs ?? 1_000,
-      build: () => this.heartbeatBody(),
+      ...(this.o.url ? { url: this.o.url } : {}),
+      state: () => ({
+        appliedSeq: this.announcedSeq(),
+        appliedCommitTime: this.appliedCommitTime,
+        collections: this.views.states(),
+        storageError: this.storageError,
+      }),
     });
     this.heartbeat.start();
   }
@@ -305,24 +279,9 @@ export class Replica {
     );
   }
 
-  heartbeatBody(): Heartbeat {
-    return {
-      region: this.region,
-      node: this.node,
-      role: this.o.role ?? 'follower',
-      appliedSeq: this.announcedSeq(),
-      appliedCommitTime: this.appliedCommitTime,
-      collections: this.views.states(),
-      ...(this.o.url ? { url: this.o.url } : {}),
-      ...(this.storageError ? { storageError: this.storageError } : {}),
-      time: Date.now(),
-      intervalMs: this.o.heartbeatMs ?? 1_000,
-    };
-  }
-
   /** Announces the applied position now (the primary does after each write it applies). */
   announce(): void {
-    this.heartbeat?.announce(this.region, this.node, this.announcedSeq());
+    this.heartbeat?.announce(this.announcedSeq());
     this.notify();
   }
 
