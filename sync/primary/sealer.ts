@@ -54,6 +54,11 @@ export interface SealerStats {
   mergedPoints: number;
   /** Bytes of the segments built (seals and merges): what every replica fetches. */
   segmentBytes: number;
+  /**
+   * The last seal, in ms from its start to its install on the primary: the writes that
+   * arrive meanwhile stay in the memtable (its bound is about maxAgeMs of writes plus this).
+   */
+  lastSealMs: number;
 }
 
 interface Published {
@@ -84,6 +89,7 @@ export class Sealer {
     sealedPoints: 0,
     mergedPoints: 0,
     segmentBytes: 0,
+    lastSealMs: 0,
   };
   /** Per collection generation: seqs of the writes this process acknowledged, not yet sealed. */
   private readonly acked = new Map<string, number[]>();
@@ -239,6 +245,7 @@ export class Sealer {
   }
 
   private async sealNow(collection: string, generation: string): Promise<Manifest | null> {
+    const began = Date.now();
     const s = this.served(collection, generation);
     // Seal everything committed so far: the replica's contiguous WAL position must reach
     // it first (its memtable already has the writes, but only that position proves no
@@ -299,6 +306,7 @@ export class Sealer {
     });
     this.stats.seals++;
     this.stats.sealedPoints += snap.upserts.length;
+    this.stats.lastSealMs = Date.now() - began;
     this.mergeInBackground(collection, generation);
     return next;
   }
