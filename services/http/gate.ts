@@ -48,33 +48,46 @@ export class ServiceGate {
     if (this.state === 'open') return false;
     const path = (req.url ?? '/').split('?')[0];
     const state = this.state;
+    const close = state === 'stopping';
     if (req.method === 'GET' && path === '/healthz') {
-      send(res, 200, { ok: true, ready: false, state });
+      send(res, 200, { ok: true, ready: false, state }, false, close);
     } else if (req.method === 'GET' && path === '/readyz') {
-      send(res, 503, { ready: false, state, reason: this.reason }, true);
+      send(res, 503, { ready: false, state, reason: this.reason }, true, close);
     } else if (req.method === 'GET' && path === '/metrics') {
       this.metrics().then(
         (m) => {
-          res.writeHead(200, { 'content-type': m.contentType });
+          res.writeHead(200, {
+            'content-type': m.contentType,
+            ...(close ? { connection: 'close' } : {}),
+          });
           res.end(m.text);
         },
-        () => send(res, 503, { error: { code: state, message: this.reason } }, true),
+        () => send(res, 503, { error: { code: state, message: this.reason } }, true, close),
       );
     } else {
       req.resume(); // drain any body, so the connection can be reused
       const message = `${this.reason}; retry shortly`;
-      send(res, 503, { error: { code: state, message } }, true);
+      send(res, 503, { error: { code: state, message } }, true, close);
     }
     return true;
   }
 }
 
-function send(res: ServerResponse, status: number, body: unknown, retry = false): void {
+function send(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  retry = false,
+  close = false,
+): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(text),
     ...(retry ? { 'retry-after': '1' } : {}),
+    // While stopping: the client's keep-alive connection ends with this answer, so a
+    // poller (a router's RTT probe every 200 ms) cannot hold the closing server open.
+    ...(close ? { connection: 'close' } : {}),
   });
   res.end(text);
 }

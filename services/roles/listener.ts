@@ -47,8 +47,21 @@ export class Listener {
     this.fast = role.fast;
   }
 
-  /** Stops accepting connections; resolves once the open ones are done. */
-  close(): Promise<void> {
-    return new Promise<void>((r) => this.server.close(() => r()));
+  /**
+   * Stops accepting connections and resolves once the open ones are done: idle keep-alive
+   * connections are closed at once, the gate's answers close theirs (it says `stopping`),
+   * and whatever is still open after `graceMs` (a request that outlives the grace) is cut.
+   */
+  close(graceMs = 10_000): Promise<void> {
+    const http = this.server as Server;
+    return new Promise<void>((resolve) => {
+      const cut = setTimeout(() => http.closeAllConnections(), graceMs);
+      cut.unref();
+      http.close(() => {
+        clearTimeout(cut);
+        resolve();
+      });
+      http.closeIdleConnections();
+    });
   }
 }
