@@ -110,6 +110,15 @@ export class Catalog {
   }
 
   /**
+   * Removes a staging or retired generation with its manifests, replica state and WAL log
+   * rows (its segment files become garbage). The active generation is refused with
+   * `generation_conflict`. Idempotent: an unknown generation is a no-op.
+   */
+  dropGeneration(collection: string, model: string): void {
+    walLogOps.dropGeneration(this.#c, collection, model);
+  }
+
+  /**
    * Applies one manifest, or an array of manifests as one commit group, in ONE
    * transaction: manifest rows, segments, links, tombstones, the deletion of the local
    * WAL log entries each applied manifest seals (its collection+generation,

@@ -111,6 +111,37 @@ export function listGenerations(conn: OpenedDb, collection: string): Generation[
   );
 }
 
+/**
+ * Makes `model` the active generation of `collection` and retires the active one (caller
+ * holds the write lock). Idempotent; a generation this catalog does not know is ignored
+ * (its definition arrives later and carries the state).
+ */
+export function activateInTx(db: CatalogDb, collection: string, model: string): void {
+  const target = readGeneration(db, collection, model);
+  if (target === null || target.state === 'active') return;
+  const holder = holderOf(db, collection, 'active');
+  if (holder !== null) {
+    db.update(generations).set({ state: 'retired' }).where(byKey(collection, holder.model)).run();
+  }
+  db.update(generations).set({ state: 'active' }).where(byKey(collection, model)).run();
+}
+
+/** Removes a generation that is not active (caller holds the write lock). Idempotent. */
+export function dropGenerationInTx(db: CatalogDb, collection: string, model: string): void {
+  const g = readGeneration(db, collection, model);
+  if (g === null) return;
+  if (g.state === 'active') {
+    throw new GenerationConflict(
+      `generation ${collection}/${model} is active: activate another one first`,
+      {
+        collection,
+        model,
+      },
+    );
+  }
+  db.delete(generations).where(byKey(collection, model)).run();
+}
+
 export function setGenerationState(
   conn: OpenedDb,
   collection: string,

@@ -144,6 +144,12 @@ export interface WalLogEntry {
   /** The generation's model string. */
   generation: string;
   payload: Uint8Array;
+  /**
+   * This entry activates `generation` (issue 14): storing it makes the generation active
+   * and retires the active one, in the same transaction, so a replica that has stored it
+   * serves the new generation as active and one that has not serves the old.
+   */
+  activates?: boolean;
 }
 
 /** A WAL log entry read back from the catalog; `payload` is a Buffer (a Uint8Array). */

@@ -181,3 +181,44 @@ function walRowsSeenByOtherConnection(): number {
     db.close();
   }
 }
+
+describe('catalog wal log: activation entries (issue 14)', () => {
+  const models = () =>
+    Object.fromEntries(t.catalog.listGenerations('docs').map((g) => [g.model, g.state]));
+
+  it('switches the active generation in the transaction that stores the entry', () => {
+    t.catalog.addGeneration('docs', G2, 768, 'staging');
+    t.catalog.appendWal([entry(5), entry(6, 'docs', G2)]);
+    expect(models()).toEqual({ [G]: 'active', [G2]: 'staging' });
+    t.catalog.appendWal([{ ...entry(7, 'docs', G2), activates: true }, entry(8, 'docs', G2)]);
+    expect(models()).toEqual({ [G]: 'retired', [G2]: 'active' });
+    // A rollback is an activation of the retired generation; a repeat changes nothing.
+    t.catalog.appendWal([{ ...entry(9), activates: true }]);
+    t.catalog.appendWal([{ ...entry(9), activates: true }]);
+    expect(models()).toEqual({ [G]: 'active', [G2]: 'retired' });
+  });
+
+  it('an append refused for a bad entry switches nothing', () => {
+    t.catalog.addGeneration('docs', G2, 768, 'staging');
+    const bad = {
+      ...entry(10, 'docs', G2),
+      activates: true,
+      payload: 'not bytes' as unknown as Uint8Array,
+    };
+    expect(() =>
+      t.catalog.appendWal([{ ...entry(11, 'docs', G2), activates: true }, bad]),
+    ).toThrow();
+    expect(models()).toEqual({ [G]: 'active', [G2]: 'staging' });
+    expect(stored()).toEqual([]);
+  });
+
+  it('drops a generation that is not active with its WAL log rows; the active one is refused', () => {
+    t.catalog.addGeneration('docs', G2, 768, 'staging');
+    t.catalog.appendWal([entry(5), entry(6, 'docs', G2)]);
+    expect(() => t.catalog.dropGeneration('docs', G)).toThrow(/active/);
+    t.catalog.dropGeneration('docs', G2);
+    t.catalog.dropGeneration('docs', G2);
+    expect(models()).toEqual({ [G]: 'active' });
+    expect(stored()).toEqual([[5, 'docs', G]]);
+  });
+});

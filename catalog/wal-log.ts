@@ -6,6 +6,7 @@
  */
 import { and, asc, eq, gt, lte, sql } from 'drizzle-orm';
 import { InvalidArgument } from './errors.ts';
+import { activateInTx, dropGenerationInTx } from './generations.ts';
 import { readNodeState, WAL_STORED_SEQ_KEY, walStoredSeqKey } from './node-state.ts';
 import type { CatalogDb, OpenedDb } from './open.ts';
 import { manifests, nodeState, replicaState, walLog } from './schema.ts';
@@ -94,10 +95,16 @@ function toRow(e: WalLogEntry, i: number): StoredWalEntry {
   return { seq: e.seq, collection: e.collection, generation: e.generation, payload };
 }
 
+/** The activations among `entries`, in the order given. */
+function activationsOf(entries: ReadonlyArray<WalLogEntry>): Array<[string, string]> {
+  return entries.filter((e) => e.activates).map((e) => [e.collection, e.generation]);
+}
+
 export function appendWal(conn: OpenedDb, entries: ReadonlyArray<WalLogEntry>): number {
   if (!Array.isArray(entries)) throw new InvalidArgument('appendWal takes an array of entries');
   const rows = entries.map(toRow);
   if (rows.length === 0) return 0;
+  const activations = activationsOf(entries);
   const maxSeq = rows.reduce((max, r) => (r.seq > max ? r.seq : max), 0);
   // Committed with the connection's synchronous=NORMAL: durable across a process crash.
   // Durability across an OS crash comes from Catalog.syncWalLog, off the event loop; a
@@ -118,6 +125,9 @@ export function appendWal(conn: OpenedDb, entries: ReadonlyArray<WalLogEntry>): 
     const insert = stmts.insert;
     let added = 0;
     for (const row of fresh) added += insert.run({ ...row }).changes;
+    // Even when the row itself is already sealed by an applied manifest of the generation
+    // (applied from CATALOG before the WAL reached it): the switch is still this entry's.
+    for (const [collection, model] of activations) activateInTx(conn.db, collection, model);
     stmts.advance.run({ key: WAL_STORED_SEQ_KEY, value: String(maxSeq) });
     const perCollection = new Map<string, number>();
     for (const r of rows) {
@@ -215,4 +225,15 @@ export function storedWalSeq(conn: OpenedDb, collection?: string): number {
   const key = collection === undefined ? WAL_STORED_SEQ_KEY : walStoredSeqKey(collection);
   const value = readTx(conn, 'reading the stored wal seq', () => readNodeState(conn.db, key));
   return value === null ? 0 : Number(value);
+}
+
+/** Drops a generation and its WAL log rows in one transaction (see Catalog.dropGeneration). */
+export function dropGeneration(conn: OpenedDb, collection: string, model: string): void {
+  writeTx(conn, 'dropping a generation', () => {
+    dropGenerationInTx(conn.db, collection, model);
+    conn.db
+      .delete(walLog)
+      .where(and(eq(walLog.collection, collection), eq(walLog.generation, model)))
+      .run();
+  });
 }

@@ -16,6 +16,11 @@ describe('wal codec', () => {
     expect(back).toEqual(entry);
   });
 
+  it('round-trips an activation (issue 14)', () => {
+    const entry = { op: 'activate' as const, collection: 'c', generation: 'e5@2' };
+    expect(decodeWalEntry(encodeWalEntry(entry))).toEqual(entry);
+  });
+
   it('round-trips a delete', () => {
     const entry = { op: 'delete' as const, collection: 'c', generation: 'g', ids: ['x', 'y'] };
     expect(decodeWalEntry(encodeWalEntry(entry))).toEqual(entry);

@@ -5,7 +5,14 @@ import { SyncError } from './errors.ts';
 /** One write as it travels on the WAL. */
 export type WalEntry =
   | { op: 'upsert'; collection: string; generation: string; points: Point[] }
-  | { op: 'delete'; collection: string; generation: string; ids: string[] };
+  | { op: 'delete'; collection: string; generation: string; ids: string[] }
+  /**
+   * An activation (issue 14): from this seq on, `generation` is the collection's active
+   * generation and the previously active one is retired. A replica switches in the same
+   * transaction that stores the entry in its WAL log, so "has applied this seq" is exactly
+   * "serves the new generation as active".
+   */
+  | { op: 'activate'; collection: string; generation: string };
 
 /** A WAL entry with its position: the JetStream stream sequence and commit time. */
 export type SeqWalEntry = WalEntry & { seq: number; time: number };
@@ -13,7 +20,7 @@ export type SeqWalEntry = WalEntry & { seq: number; time: number };
 const MAGIC = 0x4d574c31; // "MWL1"
 
 interface Head {
-  op: 'upsert' | 'delete';
+  op: WalEntry['op'];
   collection: string;
   generation: string;
   dim: number;
@@ -28,7 +35,8 @@ interface Head {
  * parsing.
  */
 export function encodeWalEntry(entry: WalEntry): Uint8Array {
-  const ids = entry.op === 'upsert' ? entry.points.map((p) => p.id) : entry.ids;
+  const ids =
+    entry.op === 'upsert' ? entry.points.map((p) => p.id) : entry.op === 'delete' ? entry.ids : [];
   const dim = entry.op === 'upsert' ? (entry.points[0]?.vector.length ?? 0) : 0;
   const head: Head = {
     op: entry.op,
@@ -72,6 +80,9 @@ export function decodeWalEntry(bytes: Uint8Array): WalEntry {
     head = JSON.parse(buf.subarray(8, 8 + len).toString('utf8')) as Head;
   } catch {
     return bad('head is not JSON');
+  }
+  if (head.op === 'activate') {
+    return { op: 'activate', collection: head.collection, generation: head.generation };
   }
   if (head.op === 'delete') {
     return {

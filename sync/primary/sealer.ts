@@ -525,6 +525,7 @@ export function sealContent(
     if (row.seq <= from || row.seq > upTo) continue;
     const e = decodeWalEntry(row.payload);
     entries++;
+    if (e.op === 'activate') continue; // a state change, applied by the catalog: no data
     if (e.op === 'upsert') {
       for (const p of e.points) newest.set(p.id, { ...p, seq: row.seq });
       count += e.points.length;

@@ -22,9 +22,10 @@ export async function restoreView(
   let last = 0;
   for (const row of catalog.walEntriesAfter(name, model, m?.coversSeq ?? 0)) {
     const e = decodeWalEntry(row.payload);
+    last = row.seq;
+    if (e.op === 'activate') continue; // the catalog recorded it when it was stored
     if (e.op === 'upsert') served.view.upsert(e.points, row.seq);
     else served.view.delete(e.ids, row.seq);
-    last = row.seq;
   }
   return last;
 }

@@ -16,6 +16,10 @@ export class ViewWrites {
   apply(entries: readonly SeqWalEntry[]): void {
     for (const e of entries) {
       if (this.own.size > 0 && this.own.delete(e.seq)) continue;
+      if (e.op === 'activate') {
+        this.views.activate(e.collection, e.generation);
+        continue;
+      }
       const served = this.views.get(e.collection, e.generation);
       if (!served) continue;
       if (e.op === 'upsert') served.view.upsert(e.points, e.seq);

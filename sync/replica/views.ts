@@ -63,13 +63,37 @@ export class ServedViews {
     return null;
   }
 
+  /**
+   * Makes `model` the collection's active generation and retires the one that was (an
+   * activation entry of the WAL): queries without a model use it from now on. Idempotent.
+   */
+  activate(collection: string, model: string): void {
+    const target = this.get(collection, model);
+    if (!target) return;
+    for (const s of this.byKey.values()) {
+      if (s.settings.name !== collection || s === target) continue;
+      if (s.generation.state === 'active') s.generation = { ...s.generation, state: 'retired' };
+    }
+    target.generation = { ...target.generation, state: 'active' };
+  }
+
+  /** Forgets a dropped generation; its view is closed. */
+  drop(collection: string, model: string): void {
+    const s = this.get(collection, model);
+    if (!s) return;
+    this.byKey.delete(keyOf(collection, model));
+    this.host?.drop(s.view);
+  }
+
   /** Creates the entry if missing; refreshes settings and generation state if present. Idempotent. */
   ensure(settings: CollectionSettings, generation: Generation): ServedGeneration {
     const key = keyOf(settings.name, generation.model);
     const cur = this.byKey.get(key);
     if (cur) {
       cur.settings = settings;
-      cur.generation = generation;
+      // Which generation is active changes only by an activation entry of the WAL
+      // (`activate`), never by a definition that may arrive before it.
+      cur.generation = { ...generation, state: cur.generation.state };
       return cur;
     }
     if (!this.host) throw new Error('served views: no view host yet (the replica has not started)');

@@ -163,6 +163,7 @@ export class WalFollower {
       collection: string;
       generation: string;
       payload: Uint8Array;
+      activates?: boolean;
     }> = [];
     for (const m of batch) {
       let entry: SeqWalEntry;
@@ -189,6 +190,7 @@ export class WalFollower {
         collection: entry.collection,
         generation: entry.generation,
         payload: m.data,
+        ...(entry.op === 'activate' ? { activates: true } : {}),
       });
     }
     if (stored.length > 0) this.o.catalog.appendWal(stored);
