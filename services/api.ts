@@ -34,6 +34,23 @@ export const CreateCollectionBody = z.strictObject({
 });
 export type CreateCollectionBody = z.infer<typeof CreateCollectionBody>;
 
+/** `POST /v1/collections/:name/generations`: stage a new embedding model (issue 14). */
+export const StageGenerationBody = z.strictObject({
+  model: z.string().min(1).max(128),
+  dim: z.number().int().min(1).max(4096),
+  /** Must be the collection's: a metric per generation is not built yet. */
+  metric: MetricSchema.optional(),
+});
+export type StageGenerationBody = z.infer<typeof StageGenerationBody>;
+
+/** `POST /v1/collections/:name/generations/:model/activate` */
+export const ActivateGenerationBody = z.strictObject({
+  policy: z.enum(['all', 'quorum', 'primary']).optional(),
+  /** How long to wait for the regions to reach the fence (ms); 0 or absent checks once. */
+  timeoutMs: z.number().int().min(0).max(600_000).optional(),
+});
+export type ActivateGenerationBody = z.infer<typeof ActivateGenerationBody>;
+
 const PointSchema = z.strictObject({
   id: z.string(),
   vector: z.array(z.number()),

@@ -16,6 +16,8 @@ export const SyncErrorCodes = [
   'not_primary',
   'seal_refused',
   'write_stalled',
+  'generation_conflict',
+  'activation_blocked',
 ] as const;
 export type SyncErrorCode = (typeof SyncErrorCodes)[number];
 

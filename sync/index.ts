@@ -29,6 +29,7 @@ export type { ApplyStage, ApplyHooksOptions } from './replica/manifest-applier.t
 export type { ServedGeneration } from './replica/views.ts';
 export { Primary } from './primary/primary.ts';
 export type { PrimaryOptions, AppendOptions, WriteResult } from './primary/primary.ts';
+export type { Activation, ActivationPolicy, RegionProgress } from './primary/generations.ts';
 export { defaultSealPolicy } from './primary/sealer.ts';
 export type { SealPolicy } from './primary/sealer.ts';
 export { StalenessEstimator } from './staleness.ts';

@@ -101,6 +101,8 @@ const syncStatus = {
   not_primary: 503,
   seal_refused: 500,
   write_stalled: 503,
+  generation_conflict: 409,
+  activation_blocked: 409,
 } as const satisfies Record<SyncErrorCode, number>;
 
 export interface HttpError {

@@ -1,5 +1,6 @@
 import { Primary } from '../../sync/index.ts';
 import { collectionReadRoutes, collectionWriteRoutes } from '../endpoints/collections.ts';
+import { generationRoutes } from '../endpoints/generations.ts';
 import { pointRoutes } from '../endpoints/points.ts';
 import { localPointReadRoutes, localQueryRoutes } from '../endpoints/query.ts';
 import type { Foundation, StartOptions } from './foundation.ts';
@@ -39,6 +40,7 @@ export function startPrimary(f: Foundation, options: StartOptions = {}): Role {
   collectionReadRoutes(app, { replica, state: f.state, keys: f.keys });
   collectionWriteRoutes(app, { primary, keys: f.keys });
   pointRoutes(app, { primary, keys: f.keys, tokens: f.tokens });
+  generationRoutes(app, { primary, keys: f.keys });
   localQueryRoutes(app, { ctx: local, keys: f.keys, metrics: f.metrics, fast });
   localPointReadRoutes(app, { ctx: local, keys: f.keys });
   return {

@@ -63,6 +63,9 @@ export function routerRoutes(app: Hono, o: RouterRoutesOptions): void {
   app.post('/v1/collections/:name/generations/:model/activate', requireRole(o.keys, 'admin'), (c) =>
     toPrimary(c),
   );
+  app.delete('/v1/collections/:name/generations/:model', requireRole(o.keys, 'admin'), (c) =>
+    toPrimary(c),
+  );
   if (!o.localReads) {
     app.get('/v1/collections', requireRole(o.keys, 'read'), (c) => toPrimary(c));
     app.get('/v1/collections/:name', requireRole(o.keys, 'read'), (c) => toPrimary(c));

@@ -55,6 +55,41 @@ export class AckTracker {
       .sort();
   }
 
+  /**
+   * Waits until `needed` of `regions` have applied `seq` (the primary's own region counts
+   * at once), or `timeoutMs` passes. Resolves with whether it was met and what each region
+   * had applied; never rejects. The gate of an activation (issue 14).
+   */
+  async gate(
+    seq: number,
+    regions: readonly string[],
+    needed: number,
+    timeoutMs: number,
+  ): Promise<{ met: boolean; applied: Map<string, number> }> {
+    const met = (): boolean =>
+      regions.filter((r) => r === this.o.region || (this.applied.get(r) ?? 0) >= seq).length >=
+      needed;
+    if (!met() && timeoutMs > 0) {
+      await new Promise<void>((resolve) => {
+        const w: Waiter = {
+          seq,
+          check: () => {
+            if (!met()) return false;
+            clearTimeout(timer);
+            resolve();
+            return true;
+          },
+        };
+        const timer = setTimeout(() => {
+          this.waiters.delete(w);
+          resolve();
+        }, timeoutMs);
+        this.waiters.add(w);
+      });
+    }
+    return { met: met(), applied: new Map(this.applied) };
+  }
+
   /** Waits for `mode` on `seq`; never rejects: a timeout is an honest, non-replicated answer. */
   async wait(
     seq: number,

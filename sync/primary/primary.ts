@@ -21,6 +21,7 @@ import { Streams } from '../subjects.ts';
 import type { WriteAck } from '../types.ts';
 import type { WalEntry } from '../wal-codec.ts';
 import { AckTracker } from './ack-tracker.ts';
+import { GenerationLifecycle } from './generations.ts';
 import { PrimaryLease } from './primary-lease.ts';
 import { CommitBeacon } from './beacon.ts';
 import { Sealer, defaultSealPolicy } from './sealer.ts';
@@ -78,6 +79,8 @@ export class Primary {
   private commitSub: Subscription | null = null;
   private stopped = false;
   private readonly lease: PrimaryLease;
+  /** Embedding-model generations: stage, activate behind a gate, drop (issue 14). */
+  readonly generations: GenerationLifecycle;
 
   constructor(opts: PrimaryOptions) {
     this.o = opts;
@@ -97,6 +100,16 @@ export class Primary {
       region: opts.region,
       ttlMs: opts.leaseTtlMs ?? 5_000,
       onLost: (why) => opts.log?.('primary lease lost: refusing writes from now on', { why }),
+    });
+    this.generations = new GenerationLifecycle({
+      link: opts.link,
+      catalog: opts.catalog,
+      replica: this.replica,
+      acks: this.acks,
+      region: opts.region,
+      regions: opts.regions,
+      committedSeq: () => this.beacon.position.seq,
+      commit: (entry) => this.commitControl(entry),
     });
     this.sealer = new Sealer({
       link: opts.link,
@@ -186,7 +199,7 @@ export class Primary {
     points: readonly PointInput[],
     opts: AppendOptions = {},
   ): Promise<WriteResult> {
-    const target = this.target(collection, opts.model);
+    const target = this.writeTarget(collection, opts.model);
     const valid = validatePoints(points, target.generation.dim);
     return this.write(
       { op: 'upsert', collection, generation: target.generation.model, points: valid },
@@ -195,18 +208,55 @@ export class Primary {
     );
   }
 
-  /** Appends a delete of ids (unknown ids are fine: deleting is idempotent). */
-  delete(
+  /**
+   * Appends a delete of ids (unknown ids are fine: deleting is idempotent). Without a
+   * model it reaches every live generation — the active one and a staging one being
+   * backfilled — so a backfill never keeps what was deleted (issue 14); the answer is the
+   * active generation's.
+   */
+  async delete(
     collection: string,
     ids: readonly string[],
     opts: AppendOptions = {},
   ): Promise<WriteResult> {
-    const target = this.target(collection, opts.model);
-    return this.write(
-      { op: 'delete', collection, generation: target.generation.model, ids: [...ids] },
-      target,
-      opts,
-    );
+    const target = this.writeTarget(collection, opts.model);
+    const entry = (generation: string): WalEntry => ({
+      op: 'delete',
+      collection,
+      generation,
+      ids: [...ids],
+    });
+    if (!opts.model) {
+      for (const g of this.generations.live(collection)) {
+        if (g.model === target.generation.model) continue;
+        const other = this.target(collection, g.model);
+        const { msgId: _msgId, ...rest } = opts;
+        await this.write(entry(g.model), other, {
+          ...rest,
+          ...(opts.msgId ? { msgId: `${opts.msgId}:${g.model}` } : {}),
+        });
+      }
+    }
+    return this.write(entry(target.generation.model), target, opts);
+  }
+
+  /**
+   * Appends a control entry (an activation) through the write path: refused unless this
+   * process holds the primary lease; applied to its own views before it returns.
+   */
+  private async commitControl(entry: WalEntry): Promise<number> {
+    const refusal = this.lease.refusal;
+    if (refusal !== null && !(await this.lease.confirm())) {
+      const now = this.lease.refusal ?? refusal;
+      throw new SyncError('not_primary', `not taking writes: ${now}`, { transient: true });
+    }
+    const appended = await this.writer.append(entry);
+    const time = Date.now();
+    this.beacon.committed(appended.seq, time, entry.collection);
+    this.replica.applyOwnWrite({ ...entry, seq: appended.seq, time });
+    this.acks.record(this.o.region, appended.seq);
+    this.replica.announce();
+    return appended.seq;
   }
 
   /** Whether this process may take writes now (it holds the primary lease). */
@@ -223,6 +273,19 @@ export class Primary {
   compact(collection: string, model?: string): Promise<Manifest | null> {
     const t = this.target(collection, model);
     return this.sealer.compact(collection, t.generation.model);
+  }
+
+  /** The generation a write goes to: a retired generation takes none (issue 14). */
+  private writeTarget(collection: string, model?: string): ServedGeneration {
+    const target = this.target(collection, model);
+    if (target.generation.state === 'retired') {
+      throw new SyncError(
+        'generation_conflict',
+        `generation ${target.generation.model} of ${collection} is retired: it is queryable by name but takes no writes (activate it to roll back)`,
+        { details: { collection, model: target.generation.model } },
+      );
+    }
+    return target;
   }
 
   private target(collection: string, model?: string): ServedGeneration {
@@ -299,6 +362,7 @@ export class Primary {
  * docs/decisions/0006-large-writes-split-into-wal-entries.md).
  */
 export function splitEntry(entry: WalEntry, maxBytes: number): WalEntry[] {
+  if (entry.op === 'activate') return [entry];
   if (entry.op === 'delete') {
     const per = Math.max(1, Math.floor(maxBytes / 300));
     return chunk(entry.ids, per).map((ids) => ({ ...entry, ids }));

@@ -1,0 +1,219 @@
+import type { Catalog, Generation } from '../../catalog/index.ts';
+import { publishCollectionDef } from '../catalog-stream.ts';
+import type { NatsLink } from '../connection.ts';
+import { SyncError } from '../errors.ts';
+import { applyCollectionDef } from '../replica/collection-def.ts';
+import type { Replica } from '../replica/replica.ts';
+import type { WalEntry } from '../wal-codec.ts';
+import type { AckTracker } from './ack-tracker.ts';
+
+/** Which regions must have applied the staging generation before an activation commits. */
+export type ActivationPolicy = 'all' | 'quorum' | 'primary';
+
+export interface ActivateOptions {
+  policy?: ActivationPolicy;
+  /** How long to wait for the regions to reach the fence (ms); 0 checks once. */
+  timeoutMs?: number;
+}
+
+/** One region of the gate, as it stood when the activation committed or was refused. */
+export interface RegionProgress {
+  region: string;
+  appliedSeq: number;
+  /** WAL entries it still lacked of the fence (0 when it had reached it). */
+  behind: number;
+}
+
+export interface Activation {
+  collection: string;
+  /** The generation active from `seq` on. */
+  activated: string;
+  /** The generation it replaced (retired, still queryable by name), if any. */
+  retired: string | null;
+  /** The WAL seq of the activation entry: a replica that applied it serves `activated`. */
+  seq: number;
+  /** The WAL position every gated region had applied before the commit. */
+  fence: number;
+  policy: ActivationPolicy;
+  regions: RegionProgress[];
+}
+
+/**
+ * The primary's side of embedding-model generations (issue 14): stage a generation
+ * beside the active one, activate one behind a gate on the regions' applied positions,
+ * drop one that is not active. A definition change (stage, drop) is published on CATALOG;
+ * an activation is a WAL entry, committed at a known seq, and published on CATALOG once
+ * the primary's own catalog has it.
+ */
+export class GenerationLifecycle {
+  constructor(
+    private readonly o: {
+      link: NatsLink;
+      catalog: Catalog;
+      replica: Replica;
+      acks: AckTracker;
+      region: string;
+      regions: readonly string[];
+      /** The last committed WAL seq. */
+      committedSeq: () => number;
+      /** Appends a control entry through the write path (lease checked); resolves with its seq. */
+      commit: (entry: WalEntry) => Promise<number>;
+    },
+  ) {}
+
+  /**
+   * Adds a staging generation beside the active one and publishes the definition. At most
+   * one staging generation: a second, or a model the collection has, is `generation_conflict`.
+   */
+  async stage(collection: string, model: string, dim: number): Promise<Generation> {
+    const { catalog } = this.o;
+    const gens = this.generations(collection);
+    const same = gens.find((g) => g.model === model);
+    if (same) {
+      throw new SyncError(
+        'generation_conflict',
+        `collection ${collection} already has generation ${model} (${same.state})`,
+        {
+          details: { collection, model, state: same.state },
+        },
+      );
+    }
+    const staging = gens.find((g) => g.state === 'staging');
+    if (staging) {
+      throw new SyncError(
+        'generation_conflict',
+        `collection ${collection} already has a staging generation (${staging.model}): activate or drop it first`,
+        { details: { collection, staging: staging.model } },
+      );
+    }
+    const added = catalog.addGeneration(collection, model, dim, 'staging');
+    await this.publish(collection);
+    return added;
+  }
+
+  /**
+   * Makes `model` the active generation once the regions the policy names have applied
+   * the WAL up to the fence (the last commit when it was asked: every write to the staging
+   * generation made before the request). The commit is a WAL entry; the primary serves the
+   * new generation as active from it on, each replica from the moment it applies it. The
+   * previous active generation is retired and stays queryable by name: activating it again
+   * is the rollback. Refused with `activation_blocked` (409, naming each region behind)
+   * when the gate is not met within `timeoutMs`.
+   */
+  async activate(
+    collection: string,
+    model: string,
+    opts: ActivateOptions = {},
+  ): Promise<Activation> {
+    const policy = opts.policy ?? 'all';
+    const gens = this.generations(collection);
+    const target = gens.find((g) => g.model === model);
+    if (!target) {
+      throw new SyncError(
+        'unknown_collection',
+        `collection ${collection} has no generation ${model}`,
+        {
+          details: { collection, model, models: gens.map((g) => g.model) },
+        },
+      );
+    }
+    if (target.state === 'active') {
+      throw new SyncError(
+        'generation_conflict',
+        `generation ${model} of ${collection} is already active`,
+        {
+          details: { collection, model },
+        },
+      );
+    }
+    const previous = gens.find((g) => g.state === 'active')?.model ?? null;
+    const fence = this.o.committedSeq();
+    const settings = this.o.catalog.getCollection(collection)!;
+    const regions = settings.placement ?? this.o.regions;
+    const needed =
+      policy === 'all'
+        ? regions.length
+        : policy === 'quorum'
+          ? Math.floor(regions.length / 2) + 1
+          : 1;
+    const gate = await this.o.acks.gate(fence, regions, needed, opts.timeoutMs ?? 0);
+    const progress = regions.map((region) => {
+      const appliedSeq = region === this.o.region ? fence : (gate.applied.get(region) ?? 0);
+      return { region, appliedSeq, behind: Math.max(0, fence - appliedSeq) };
+    });
+    if (!gate.met) {
+      const behind = progress.filter((p) => p.behind > 0);
+      throw new SyncError(
+        'activation_blocked',
+        `activation of ${collection}/${model} (policy ${policy}) needs ${needed} of ${regions.length} regions at WAL seq ${fence}; behind: ${behind.map((p) => `${p.region} by ${p.behind}`).join(', ')}`,
+        { details: { collection, model, policy, fence, needed, regions: progress } },
+      );
+    }
+    const seq = await this.o.commit({ op: 'activate', collection, generation: model });
+    // The primary's catalog records the switch when its own WAL follower stores the entry;
+    // the definition published after that carries the new states (for new replicas).
+    await this.o.replica.waitUntil(
+      () => this.o.replica.appliedSeq >= seq,
+      30_000,
+      'the activation',
+    );
+    await this.publish(collection);
+    return {
+      collection,
+      activated: model,
+      retired: previous,
+      seq,
+      fence,
+      policy,
+      regions: progress,
+    };
+  }
+
+  /** Drops a staging or retired generation; the active one is `generation_conflict`. */
+  async drop(collection: string, model: string): Promise<void> {
+    const gens = this.generations(collection);
+    const g = gens.find((x) => x.model === model);
+    if (!g) {
+      throw new SyncError(
+        'unknown_collection',
+        `collection ${collection} has no generation ${model}`,
+        {
+          details: { collection, model },
+        },
+      );
+    }
+    if (g.state === 'active') {
+      throw new SyncError(
+        'generation_conflict',
+        `generation ${model} of ${collection} is active: activate another one before dropping it`,
+        {
+          details: { collection, model },
+        },
+      );
+    }
+    this.o.catalog.dropGeneration(collection, model);
+    this.o.replica.views.drop(collection, model);
+    await this.publish(collection);
+  }
+
+  /** The generations that take writes: the active one and the staging one. */
+  live(collection: string): Generation[] {
+    return this.generations(collection).filter((g) => g.state !== 'retired');
+  }
+
+  private generations(collection: string): Generation[] {
+    if (!this.o.catalog.getCollection(collection)) {
+      throw new SyncError('unknown_collection', `no collection named ${collection}`, {
+        details: { collection },
+      });
+    }
+    return this.o.catalog.listGenerations(collection);
+  }
+
+  private async publish(collection: string): Promise<void> {
+    const settings = this.o.catalog.getCollection(collection)!;
+    const def = { settings, generations: this.o.catalog.listGenerations(collection) };
+    applyCollectionDef(this.o.catalog, this.o.replica.views, def);
+    await publishCollectionDef(this.o.link.js, def);
+  }
+}
