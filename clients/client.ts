@@ -5,6 +5,7 @@ import { SessionToken } from './session.ts';
 import { request } from './transport.ts';
 import type { RequestSpec, TransportOptions } from './transport.ts';
 import type {
+  Activation,
   CollectionInfo,
   CollectionSettings,
   CreateCollectionInput,
@@ -179,6 +180,51 @@ export class MeridianClient {
     });
     this.session.fromRead(res.token, sent, token === sent.token);
     return res;
+  }
+
+  /**
+   * `POST /v1/collections/:name/generations` (admin): stages a new embedding model beside
+   * the active one. A second staging generation, or a model the collection has, is a 409.
+   */
+  async stageGeneration(
+    collection: string,
+    model: string,
+    dim: number,
+  ): Promise<{ collection: string; model: string; dim: number; state: string }> {
+    return this.send({
+      method: 'POST',
+      path: `/v1/collections/${enc(collection)}/generations`,
+      body: { json: { model, dim } },
+      retry: false,
+    });
+  }
+
+  /**
+   * `POST /v1/collections/:name/generations/:model/activate` (admin): makes `model` the
+   * active generation once the regions `policy` names have applied everything written
+   * before the call (409 `activation_blocked` naming each region behind, after
+   * `timeoutMs`). Activating a retired generation is the rollback.
+   */
+  async activateGeneration(
+    collection: string,
+    model: string,
+    opts: { policy?: 'all' | 'quorum' | 'primary'; timeoutMs?: number } = {},
+  ): Promise<Activation> {
+    return this.send<Activation>({
+      method: 'POST',
+      path: `/v1/collections/${enc(collection)}/generations/${enc(model)}/activate`,
+      body: { json: opts },
+      retry: false,
+    });
+  }
+
+  /** `DELETE /v1/collections/:name/generations/:model` (admin): drops a generation that is not active. */
+  async dropGeneration(collection: string, model: string): Promise<void> {
+    await this.send({
+      method: 'DELETE',
+      path: `/v1/collections/${enc(collection)}/generations/${enc(model)}`,
+      retry: true,
+    });
   }
 
   /** `GET /v1/regions` (routers only): every replica the router knows, with health, RTT and lag. */

@@ -19,7 +19,7 @@ export interface TransportOptions {
 
 /** One request. */
 export interface RequestSpec {
-  method: 'GET' | 'PUT' | 'POST';
+  method: 'GET' | 'PUT' | 'POST' | 'DELETE';
   /** Path and query string, starting with `/`. */
   path: string;
   /** JSON body, or raw bytes with their content type. */

@@ -14,6 +14,9 @@ export type {
   WriteResponse,
 } from '../services/index.ts';
 
+/** The answer of an activation (a wire shape of the primary's). */
+export type { Activation } from '../sync/index.ts';
+
 /** Options of {@link MeridianClient}. */
 export interface MeridianClientOptions {
   /** Base URL of a router (or any node), e.g. `http://127.0.0.1:8080`. */

@@ -9,6 +9,7 @@ import {
   PRIMARY_FOLLOWER_ROUTER,
   TEST_KEYS,
   TEST_TOKEN_SECRET,
+  http,
 } from '../../dev/harness/services.ts';
 import { useServiceCluster } from '../../test/harness/service-fixture.ts';
 import { makeTempDir } from '../../dev/harness/tmp.ts';
@@ -195,6 +196,44 @@ describe('meridian CLI', () => {
       tokenOf(push.stdout),
     );
     expect(q.stdout).toMatch(/^1 +arr-1 .*\{"from":"arr-1"\}/m);
+  });
+
+  it('stages, lists, activates (and rolls back) and drops embedding-model generations', async () => {
+    const put = await http(`${fx.cluster.node('p1').url}/v1/collections/gens`, 'PUT', {
+      dim: 3,
+      metric: 'l2',
+      model: 'a@1',
+    });
+    expect(put.status).toBe(201);
+    const staged = await meridian('generations', 'stage', '-c', 'gens', '-m', 'b@2', '--dim', '4');
+    expect(staged.code, staged.stderr).toBe(0);
+    expect(staged.stdout).toBe('staged gens/b@2 (dim 4)\n');
+    const again = await meridian('generations', 'stage', '-c', 'gens', '-m', 'b@2', '--dim', '4');
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('already has generation b@2');
+    const list = await meridian('generations', 'list', '-c', 'gens');
+    expect(list.stdout).toMatch(/a@1 +active +3/);
+    expect(list.stdout).toMatch(/b@2 +staging +4/);
+    const on = await meridian('generations', 'activate', '-c', 'gens', '-m', 'b@2');
+    expect(on.code, on.stderr).toBe(0);
+    expect(on.stdout).toMatch(
+      /^gens: b@2 is active from WAL seq \d+ \(a@1 retired, queryable by name\)\n$/,
+    );
+    const back = await meridian(
+      'generations',
+      'activate',
+      '-c',
+      'gens',
+      '-m',
+      'a@1',
+      '--policy',
+      'primary',
+    );
+    expect(back.code, back.stderr).toBe(0);
+    const drop = await meridian('generations', 'drop', '-c', 'gens', '-m', 'b@2');
+    expect([drop.code, drop.stdout]).toEqual([0, 'dropped gens/b@2\n']);
+    const bad = await meridian('generations', 'flip', '-c', 'gens');
+    expect(bad.code).toBe(2);
   });
 
   it('prints the regions table', async () => {

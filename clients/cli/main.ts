@@ -35,6 +35,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     summary: "the router's view of every region: health, RTT, applied seq, staleness",
     load: async () => (await import('./commands/status.ts')).statusCommand,
   },
+  {
+    name: 'generations',
+    summary: 'list, stage, activate (or roll back) and drop embedding-model generations',
+    load: async () => (await import('./commands/generations.ts')).generationsCommand,
+  },
   serveEntry('primary', 'run the primary: takes writes, owns the WAL and the segments'),
   serveEntry('follower', 'run a follower: a read replica in its region'),
   serveEntry(

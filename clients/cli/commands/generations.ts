@@ -1,0 +1,97 @@
+import { CONNECTION_OPTIONS, choiceFlag, intFlag, parseFlags, requiredFlag } from '../args.ts';
+import type { Command } from '../command.ts';
+import { CONNECTION_HELP, clientFrom } from '../context.ts';
+import { UsageError } from '../errors.ts';
+import { renderTable } from '../table.ts';
+
+const NAME = 'generations';
+const OPTIONS = {
+  ...CONNECTION_OPTIONS,
+  collection: { type: 'string', short: 'c' },
+  model: { type: 'string', short: 'm' },
+  dim: { type: 'string' },
+  policy: { type: 'string' },
+  'timeout-ms': { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+const ACTIONS = ['list', 'stage', 'activate', 'drop'] as const;
+
+/**
+ * `meridian generations list|stage|activate|drop`: the embedding-model generations of a
+ * collection (issue 14). `activate` waits up to --timeout-ms for the regions the policy
+ * names, and prints each region's progress when it is refused.
+ */
+export const generationsCommand: Command = {
+  name: NAME,
+  help: `Usage: meridian generations <list|stage|activate|drop> --collection C [options]
+
+  list                       each generation: state, dim, version and points here
+  stage --model M --dim D    a staging generation beside the active one
+  activate --model M         make M active once the regions have everything written
+                             before the call (rollback: activate the retired one)
+      --policy all|quorum|primary   which regions must be there (default all)
+      --timeout-ms MS               how long to wait for them (default 30000)
+  drop --model M             drop a staging or retired generation
+
+Options:
+  -c, --collection C
+  -m, --model M
+  --json           print the raw JSON answer
+${CONNECTION_HELP}`,
+
+  async run(argv, ctx) {
+    const { flags, positionals } = parseFlags(NAME, argv, OPTIONS, 1);
+    if (flags.help) {
+      ctx.stdout.write(`${this.help}\n`);
+      return 0;
+    }
+    const action = positionals[0];
+    if (!action || !(ACTIONS as readonly string[]).includes(action)) {
+      throw new UsageError(
+        `expected one of ${ACTIONS.join(', ')}, got ${action ?? 'nothing'}`,
+        NAME,
+      );
+    }
+    const collection = requiredFlag(NAME, flags, 'collection');
+    const client = clientFrom(NAME, flags, ctx);
+    const print = (answer: unknown, text: string) =>
+      ctx.stdout.write(flags.json ? `${JSON.stringify(answer, null, 2)}\n` : text);
+    if (action === 'list') {
+      const info = await client.getCollection(collection);
+      if (!info) throw new UsageError(`no collection named ${collection}`, NAME);
+      const rows = info.generations.map((g) => [g.model, g.state, g.dim, g.version, g.points]);
+      print(info.generations, renderTable(['model', 'state', 'dim', 'version', 'points'], rows));
+      return 0;
+    }
+    const model = requiredFlag(NAME, flags, 'model');
+    if (action === 'stage') {
+      const dim = intFlag(NAME, flags, 'dim', { min: 1, max: 4096 });
+      if (dim === undefined) throw new UsageError('--dim is required', NAME);
+      const g = await client.stageGeneration(collection, model, dim);
+      print(g, `staged ${collection}/${g.model} (dim ${g.dim})\n`);
+      return 0;
+    }
+    if (action === 'drop') {
+      await client.dropGeneration(collection, model);
+      print({ collection, dropped: model }, `dropped ${collection}/${model}\n`);
+      return 0;
+    }
+    const policy = choiceFlag(NAME, flags, 'policy', ['all', 'quorum', 'primary'] as const);
+    const timeoutMs = intFlag(NAME, flags, 'timeout-ms', {
+      min: 0,
+      max: 600_000,
+      fallback: 30_000,
+    });
+    const done = await client.activateGeneration(collection, model, {
+      ...(policy ? { policy } : {}),
+      timeoutMs,
+    });
+    print(
+      done,
+      `${collection}: ${done.activated} is active from WAL seq ${done.seq}` +
+        (done.retired ? ` (${done.retired} retired, queryable by name)` : '') +
+        `\n`,
+    );
+    return 0;
+  },
+};
