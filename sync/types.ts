@@ -8,6 +8,12 @@ import type { AckMode, CollectionSettings, Generation } from '../catalog/index.t
 export interface CollectionDef {
   settings: CollectionSettings;
   generations: Generation[];
+  /**
+   * The primary's last committed WAL seq when it published this definition. A WAL entry or
+   * manifest at or below it, of a generation this definition does not list, belongs to a
+   * dropped generation (issue 14); above it, the definition may simply be older.
+   */
+  walSeq?: number;
 }
 
 /** Where one replica stands on one collection generation. */

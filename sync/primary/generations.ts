@@ -212,7 +212,11 @@ export class GenerationLifecycle {
 
   private async publish(collection: string): Promise<void> {
     const settings = this.o.catalog.getCollection(collection)!;
-    const def = { settings, generations: this.o.catalog.listGenerations(collection) };
+    const def = {
+      settings,
+      generations: this.o.catalog.listGenerations(collection),
+      walSeq: this.o.committedSeq(),
+    };
     applyCollectionDef(this.o.catalog, this.o.replica.views, def);
     await publishCollectionDef(this.o.link.js, def);
   }

@@ -187,7 +187,11 @@ export class Primary {
    */
   async createCollection(input: CollectionInput & { model: string }): Promise<CollectionSettings> {
     const settings = this.o.catalog.createCollection(input);
-    const def = { settings, generations: this.o.catalog.listGenerations(settings.name) };
+    const def = {
+      settings,
+      generations: this.o.catalog.listGenerations(settings.name),
+      walSeq: this.beacon.position.seq,
+    };
     applyCollectionDef(this.o.catalog, this.replica.views, def);
     await publishCollectionDef(this.o.link.js, def);
     return settings;

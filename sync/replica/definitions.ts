@@ -28,24 +28,48 @@ export class Definitions {
 
   /** Fetches and applies a collection's current definition when the generation is unknown here. */
   async ensure(collection: string, generation: string): Promise<boolean> {
-    if (this.o.views.get(collection, generation)) return true;
-    const def = await lastCollectionDef(this.o.link.jsm, collection);
-    if (def) this.apply(def);
-    return this.o.views.get(collection, generation) !== null;
+    return (await this.lookup(collection, generation)) === 'known';
   }
 
   /**
-   * Waits until a collection generation is known here, polling CATALOG with backoff;
-   * rejects with `stopped` when the replica stops. Regression: it used to return when the
+   * Whether the generation is known here (fetching the current definition if not), or was
+   * dropped before `seq` (the definition, published at or after `seq`, no longer lists it),
+   * or is not known yet.
+   */
+  async lookup(
+    collection: string,
+    generation: string,
+    seq?: number,
+  ): Promise<'known' | 'dropped' | 'unknown'> {
+    if (this.o.views.get(collection, generation)) return 'known';
+    const def = await lastCollectionDef(this.o.link.jsm, collection);
+    if (def) this.apply(def);
+    if (this.o.views.get(collection, generation)) return 'known';
+    const dropped =
+      def !== null &&
+      seq !== undefined &&
+      def.walSeq !== undefined &&
+      def.walSeq >= seq &&
+      !def.generations.some((g) => g.model === generation);
+    return dropped ? 'dropped' : 'unknown';
+  }
+
+  /**
+   * Waits until a collection generation is known here (true), or is known to have been
+   * dropped before the entry at `seq` (false), polling CATALOG with backoff; rejects with
+   * `stopped` when the replica stops. Regression: it used to return when the
    * definition was not there yet, and the WAL entries of a collection whose definition
    * lagged behind (a leaf region's CATALOG mirror behind its WAL mirror) were skipped
    * while the position moved past them.
    */
-  async await(collection: string, generation: string): Promise<void> {
+  async await(collection: string, generation: string, seq: number): Promise<boolean> {
     const backoff = new Backoff({ firstMs: 50, maxMs: 1_000 });
     // A placed-elsewhere collection still gets its definition (and views) here; only a
-    // definition that has not arrived yet keeps us waiting.
-    while (!(await this.ensure(collection, generation))) {
+    // definition that has not arrived yet keeps us waiting. An entry of a dropped
+    // generation is skipped (false).
+    for (;;) {
+      const found = await this.lookup(collection, generation, seq);
+      if (found !== 'unknown') return found === 'known';
       if (this.o.signal.aborted) throw stoppedError();
       await backoff.wait(this.o.signal);
     }

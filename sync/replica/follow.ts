@@ -47,8 +47,11 @@ export interface ReplicaContext {
   /** Whether this region holds a collection. */
   keeps(collection: string): boolean;
   applyDefinition(def: CollectionDef): void;
-  /** Resolves once the collection generation's definition is known here (see WalFollower). */
-  awaitDefinition(collection: string, generation: string): Promise<void>;
+  /**
+   * Resolves true once the collection generation's definition is known here, false when
+   * it was dropped before `seq` (see WalFollower).
+   */
+  awaitDefinition(collection: string, generation: string, seq: number): Promise<boolean>;
   /** Queues a manifest for the manifest queue. */
   enqueue(m: Manifest): void;
   /** Resolves once every manifest queued so far (of one collection) has been tried once. */

@@ -65,7 +65,7 @@ export class HubFollow implements Follow {
       startSeq,
       apply: (entries) => ctx.applyWal(entries),
       keeps: (e) => ctx.keeps(e.collection),
-      awaitDefinition: (c, g) => ctx.awaitDefinition(c, g),
+      awaitDefinition: (c, g, seq) => ctx.awaitDefinition(c, g, seq),
       onPosition: (seq, commitTime) => {
         this.at = { seq, commitTime };
         ctx.walStored();

@@ -152,7 +152,7 @@ export class PlacedFollow implements Follow {
       startSeq,
       apply: (entries) => ctx.applyWal(entries),
       keeps: (e) => ctx.keeps(e.collection),
-      awaitDefinition: (c, g) => ctx.awaitDefinition(c, g),
+      awaitDefinition: (c, g, seq) => ctx.awaitDefinition(c, g, seq),
       onPosition: (seq) => {
         this.placed.advance(collection, seq);
         ctx.walStored();

@@ -223,7 +223,7 @@ export class Replica {
       signal: this.stopping.signal,
       keeps: (c) => this.keeps(c),
       applyDefinition: (def) => this.definitions.apply(def),
-      awaitDefinition: (c, g) => this.definitions.await(c, g),
+      awaitDefinition: (c, g, seq) => this.definitions.await(c, g, seq),
       enqueue: (m) => this.queue.enqueue(m),
       firstTries: (c) => this.queue.firstTries(c),
       applyWal: (entries) => this.applyWal(entries),
@@ -324,8 +324,9 @@ export class Replica {
 
   /** A manifest of the queue: fetches its definition when unknown; false when not kept here. */
   private async applyManifest(m: Manifest): Promise<boolean> {
-    await this.definitions.ensure(m.collection, m.generation);
-    if (!this.keeps(m.collection)) return false;
+    // A manifest of a generation dropped since is not applied (its segments are garbage).
+    const found = await this.definitions.lookup(m.collection, m.generation, m.coversSeq);
+    if (found === 'dropped' || !this.keeps(m.collection)) return false;
     await this.applier.apply(m);
     return true;
   }

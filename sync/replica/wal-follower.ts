@@ -38,7 +38,7 @@ export interface WalFollowerOptions {
    * applied (or rejects when the follower stops). Entries must never be skipped for want of
    * it: in a leaf region the WAL mirror can run ahead of the CATALOG mirror.
    */
-  awaitDefinition: (collection: string, generation: string) => Promise<void>;
+  awaitDefinition: (collection: string, generation: string, seq: number) => Promise<boolean>;
   /** Called after each batch with the new position and the commit time of its entry. */
   onPosition: (seq: number, commitTime: number) => void;
   onError: (err: unknown) => void;
@@ -182,7 +182,8 @@ export class WalFollower {
           },
         );
       }
-      await this.o.awaitDefinition(entry.collection, entry.generation);
+      // An entry of a generation dropped since is skipped, as one not kept here is.
+      if (!(await this.o.awaitDefinition(entry.collection, entry.generation, entry.seq))) continue;
       if (!this.o.keeps(entry)) continue;
       entries.push(entry);
       stored.push({
