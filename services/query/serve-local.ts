@@ -91,13 +91,18 @@ async function admit(
   // Everything the answer reports is read when the read is asked: the view's answer
   // reflects this state (or a newer one), and the manifest may change while it runs on a thread.
   const applied = ctx.readSeq();
+  // Which generation is active is part of that state (issue 14): chosen again now, after
+  // the wait, so a read admitted past an activation's seq is served by its generation.
+  // Regression: it was chosen on arrival, and a strong read asked right after a rollback
+  // waited for the rollback's seq, then searched the generation it had just retired.
+  const chosen = q.model ? served : resolveServed(ctx, collection);
   return {
-    served,
+    served: chosen,
     report: {
       region: ctx.replica.region,
       node: ctx.replica.node,
-      generation: served.generation.model,
-      version: served.version,
+      generation: chosen.generation.model,
+      version: chosen.version,
       appliedSeq: applied,
       stalenessMs: Math.round(Math.min(admitted ?? stalenessOf(ctx), 86_400_000)),
       consistency: level,

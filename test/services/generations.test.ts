@@ -190,4 +190,53 @@ describe('embedding-model generations', () => {
     const gone = await query('f1', vA(1), 'eventual', A);
     expect(gone.status).toBe(409);
   });
+
+  it('a strong read that waits across an activation is served by the generation active when it is admitted', async () => {
+    // Regression: the generation was chosen when the read arrived; a read that then waited
+    // for the activation's seq searched the generation it retired.
+    const C = 'c@3';
+    expect(
+      (await http(`${url('p1')}/v1/collections/docs/generations`, 'POST', { model: C, dim: 4 }))
+        .status,
+    ).toBe(201);
+    expect((await write([{ id: 'c1', vector: vB(1) }], C)).status).toBe(200);
+    let holding = false;
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((r) => (release = r));
+    await fx.cluster.start({
+      role: 'follower',
+      region: 'eu-west',
+      node: 'f-held',
+      hooks: { beforeWalBatch: async () => (holding ? released : undefined) },
+    });
+    await waitFor(
+      async () => (await query('f-held', vB(1), 'strong', C)).body.results?.[0]?.id === 'c1',
+      {
+        message: 'f-held to hold the staging generation',
+      },
+    );
+    // f-held cannot apply what comes next: the activation commits without it (policy
+    // primary), then a strong read asked at f-held must wait for the activation's seq.
+    holding = true;
+    const on = await activate(C, { policy: 'primary' });
+    expect(on.status, JSON.stringify(on.body)).toBe(200);
+    const pending = http(
+      `${url('f-held')}/v1/collections/docs/query`,
+      'POST',
+      { vector: vB(1), k: 1, consistency: 'strong', waitMs: 20_000 },
+      TEST_KEYS.read,
+    );
+    // The read has arrived and waits: f-held answers nothing fresher meanwhile.
+    await waitFor(async () => (await query('f-held', vB(1), 'eventual')).body.generation === B, {
+      message: 'f-held to still serve B as active',
+    });
+    holding = false;
+    release();
+    const answer = await pending;
+    expect([answer.status, answer.body.generation, answer.body.results[0].id]).toEqual([
+      200,
+      C,
+      'c1',
+    ]);
+  });
 });
