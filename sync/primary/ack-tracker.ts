@@ -4,7 +4,6 @@ import { Subjects } from '../subjects.ts';
 import type { AppliedNotice, WriteAck } from '../types.ts';
 
 interface Waiter {
-  seq: number;
   check: () => boolean;
 }
 
@@ -69,24 +68,7 @@ export class AckTracker {
     const met = (): boolean =>
       regions.filter((r) => r === this.o.region || (this.applied.get(r) ?? 0) >= seq).length >=
       needed;
-    if (!met() && timeoutMs > 0) {
-      await new Promise<void>((resolve) => {
-        const w: Waiter = {
-          seq,
-          check: () => {
-            if (!met()) return false;
-            clearTimeout(timer);
-            resolve();
-            return true;
-          },
-        };
-        const timer = setTimeout(() => {
-          this.waiters.delete(w);
-          resolve();
-        }, timeoutMs);
-        this.waiters.add(w);
-      });
-    }
+    if (timeoutMs > 0) await this.until(met, timeoutMs);
     return { met: met(), applied: new Map(this.applied) };
   }
 
@@ -120,20 +102,28 @@ export class AckTracker {
         timedOut: timedOut && !ok,
       };
     };
-    if (satisfied()) return answer(false);
-    return new Promise<WriteAck>((resolve) => {
+    return answer(!(await this.until(satisfied, timeoutMs)));
+  }
+
+  /**
+   * Resolves true as soon as `check` holds (checked now and on each applied position this
+   * tracker records), false when `timeoutMs` passes first. One waiter per call, removed
+   * either way.
+   */
+  private until(check: () => boolean, timeoutMs: number): Promise<boolean> {
+    if (check()) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
       const w: Waiter = {
-        seq,
         check: () => {
-          if (!satisfied()) return false;
+          if (!check()) return false;
           clearTimeout(timer);
-          resolve(answer(false));
+          resolve(true);
           return true;
         },
       };
       const timer = setTimeout(() => {
         this.waiters.delete(w);
-        resolve(answer(true));
+        resolve(false);
       }, timeoutMs);
       this.waiters.add(w);
     });
