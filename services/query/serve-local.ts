@@ -95,7 +95,8 @@ async function admit(
   // the wait, so a read admitted past an activation's seq is served by its generation.
   // Regression: it was chosen on arrival, and a strong read asked right after a rollback
   // waited for the rollback's seq, then searched the generation it had just retired.
-  const chosen = q.model ? served : resolveServed(ctx, collection);
+  const chosen =
+    q.model || served.generation.state === 'active' ? served : resolveServed(ctx, collection);
   return {
     served: chosen,
     report: {

@@ -1,8 +1,6 @@
 import { Replica, leafLayout } from '../../sync/index.ts';
-import { collectionReadRoutes } from '../endpoints/collections.ts';
-import { localPointReadRoutes, localQueryRoutes } from '../endpoints/query.ts';
 import type { Foundation, StartOptions } from './foundation.ts';
-import { Gauges, localContext, onManifestApplied, roleApp } from './role.ts';
+import { onManifestApplied, replicaApp } from './role.ts';
 import type { Role } from './role.ts';
 
 /** The replica a follower runs (and a router that hosts one): hub or leaf layout by config. */
@@ -30,12 +28,7 @@ export function nodeReplica(f: Foundation, options: StartOptions): Replica {
 /** The follower role: a replica of its region's collections, serving reads. */
 export function startFollower(f: Foundation, options: StartOptions = {}): Role {
   const replica = nodeReplica(f, options);
-  const gauges = new Gauges(f, () => ({ primary: null, replica }));
-  const { app, fast } = roleApp(f, () => replica, gauges);
-  const local = localContext(f, replica, null);
-  collectionReadRoutes(app, { replica, state: f.state, keys: f.keys });
-  localQueryRoutes(app, { ctx: local, keys: f.keys, metrics: f.metrics, fast });
-  localPointReadRoutes(app, { ctx: local, keys: f.keys });
+  const { app, fast } = replicaApp(f, replica, null);
   return {
     name: 'follower',
     app,

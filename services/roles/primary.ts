@@ -1,10 +1,9 @@
 import { Primary } from '../../sync/index.ts';
-import { collectionReadRoutes, collectionWriteRoutes } from '../endpoints/collections.ts';
+import { collectionWriteRoutes } from '../endpoints/collections.ts';
 import { generationRoutes } from '../endpoints/generations.ts';
 import { pointRoutes } from '../endpoints/points.ts';
-import { localPointReadRoutes, localQueryRoutes } from '../endpoints/query.ts';
 import type { Foundation, StartOptions } from './foundation.ts';
-import { Gauges, localContext, onManifestApplied, roleApp } from './role.ts';
+import { onManifestApplied, replicaApp } from './role.ts';
 import type { Role } from './role.ts';
 
 /**
@@ -34,15 +33,10 @@ export function startPrimary(f: Foundation, options: StartOptions = {}): Role {
     ...(options.hooks ? { hooks: options.hooks } : {}),
   });
   const { replica } = primary;
-  const gauges = new Gauges(f, () => ({ primary, replica }));
-  const { app, fast } = roleApp(f, () => replica, gauges);
-  const local = localContext(f, replica, primary);
-  collectionReadRoutes(app, { replica, state: f.state, keys: f.keys });
+  const { app, fast } = replicaApp(f, replica, primary);
   collectionWriteRoutes(app, { primary, keys: f.keys });
   pointRoutes(app, { primary, keys: f.keys, tokens: f.tokens });
   generationRoutes(app, { primary, keys: f.keys });
-  localQueryRoutes(app, { ctx: local, keys: f.keys, metrics: f.metrics, fast });
-  localPointReadRoutes(app, { ctx: local, keys: f.keys });
   return {
     name: 'primary',
     app,

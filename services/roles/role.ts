@@ -1,5 +1,7 @@
 import type { Hono } from 'hono';
 import type { Primary, Replica } from '../../sync/index.ts';
+import { collectionReadRoutes } from '../endpoints/collections.ts';
+import { localPointReadRoutes, localQueryRoutes } from '../endpoints/query.ts';
 import { createBaseApp } from '../http/app.ts';
 import { FastQueryPath } from '../http/fast-query.ts';
 import type { LocalQueryContext } from '../query/serve-local.ts';
@@ -74,6 +76,24 @@ export function onManifestApplied(f: Foundation) {
     f.metrics.applyDuration.observe({ collection: e.collection }, e.ms / 1000);
     f.logger.info(e, 'manifest applied');
   };
+}
+
+/**
+ * The app of a role with a replica of its own (primary, follower): its read routes —
+ * collections, queries, points by id — answered from that replica.
+ */
+export function replicaApp(
+  f: Foundation,
+  replica: Replica,
+  primary: Primary | null,
+): { app: Hono; fast: FastQueryPath } {
+  const gauges = new Gauges(f, () => ({ primary, replica }));
+  const { app, fast } = roleApp(f, () => replica, gauges);
+  const local = localContext(f, replica, primary);
+  collectionReadRoutes(app, { replica, state: f.state, keys: f.keys });
+  localQueryRoutes(app, { ctx: local, keys: f.keys, metrics: f.metrics, fast });
+  localPointReadRoutes(app, { ctx: local, keys: f.keys });
+  return { app, fast };
 }
 
 export { Gauges };
