@@ -62,7 +62,8 @@ export function encodePointColumns(cols: PointColumns, dim: number): Uint8Array 
  */
 export function decodePointColumns(
   bytes: Uint8Array,
-  dim: number,
+  /** The dimension, or how to choose it from the stream's schema metadata (e.g. its `model`). */
+  dimOf: number | ((schemaMetadata: ReadonlyMap<string, string>) => number),
   opts: {
     requireSeq?: boolean;
     errorCode?: 'invalid_point' | 'segment_corrupt';
@@ -80,6 +81,7 @@ export function decodePointColumns(
   } catch (cause) {
     return fail('not a readable Arrow IPC stream', cause);
   }
+  const dim = typeof dimOf === 'number' ? dimOf : dimOf(table.schema.metadata);
   const n = table.numRows;
   const idCol = table.getChild('id');
   const vecCol = table.getChild('vector');

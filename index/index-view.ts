@@ -217,6 +217,36 @@ export class IndexView {
     });
   }
 
+  /**
+   * The WAL seq of each id's live copy (null where absent or deleted): what a backfill
+   * write's `sourceSeq` is checked against (issue 14).
+   */
+  seqsOf(ids: readonly string[]): Array<number | null> {
+    return ids.map((id) => {
+      const e = this.memtable.get(id);
+      if (e) return e.point ? e.seq : null;
+      for (let i = this.sealed.segments.length - 1; i >= 0; i--) {
+        const s = this.sealed.segments[i]!;
+        const label = s.labelOf(id);
+        if (label === null || s.isDead(label)) continue;
+        return s.seqs[label]!;
+      }
+      return null;
+    });
+  }
+
+  /** Every live id, each once (memtable and the one live copy in the segments). */
+  liveIds(): string[] {
+    const out: string[] = [];
+    for (const [id, e] of this.memtable.entriesView()) if (e.point) out.push(id);
+    for (const s of this.sealed.segments) {
+      s.ids.forEach((id, label) => {
+        if (!s.isDead(label) && !this.memtable.get(id)) out.push(id);
+      });
+    }
+    return out;
+  }
+
   /** Live points across segments and memtable. */
   get size(): number {
     let n = this.memtable.liveCount;

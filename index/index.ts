@@ -49,5 +49,11 @@ export { InlineViewHost } from './inline-view-host.ts';
 export { ThreadViewHost } from './thread-view-host.ts';
 export type { ThreadViewHostOptions } from './thread-view-host.ts';
 export { emptyViewStats } from './view-protocol.ts';
-export type { SegmentRef, SegmentExpect, ViewStats, MemtableSnapshot } from './view-protocol.ts';
+export type {
+  IdCoverage,
+  SegmentRef,
+  SegmentExpect,
+  ViewStats,
+  MemtableSnapshot,
+} from './view-protocol.ts';
 export { nativeIdle } from './native-calls.ts';

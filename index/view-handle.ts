@@ -5,6 +5,7 @@ import { toVector } from './validate.ts';
 import { emptyViewStats } from './view-protocol.ts';
 import type { IndexTombstone, StoredPoint } from './index-view.ts';
 import type {
+  IdCoverage,
   MemtableSnapshot,
   SegmentExpect,
   SegmentRef,
@@ -165,6 +166,31 @@ export class ViewHandle {
       );
     }
     return this.channel.call({ op: 'get', view: this.viewId, ids: [...ids] });
+  }
+
+  /** The WAL seq of each id's live copy (null where absent or deleted); refused like {@link get}. */
+  getSeqs(ids: readonly string[]): Promise<Array<number | null>> {
+    if (this.unavailable !== null) {
+      return Promise.reject(
+        new IndexError('view_unavailable', this.unavailable, { transient: true }),
+      );
+    }
+    return this.channel.call({ op: 'seqs', view: this.viewId, ids: [...ids] });
+  }
+
+  /**
+   * How this view's ids compare with `reference`'s (issue 14: a staging generation's
+   * coverage of the active one). The id lists move between the view threads as bytes;
+   * the sets are built on the thread of this view, never on the event loop.
+   */
+  async coverage(reference: ViewHandle): Promise<IdCoverage> {
+    for (const v of [this, reference]) {
+      if (v.unavailable !== null) {
+        throw new IndexError('view_unavailable', v.unavailable, { transient: true });
+      }
+    }
+    const ids = await reference.channel.call({ op: 'ids', view: reference.viewId });
+    return this.channel.call({ op: 'coverage', view: this.viewId, reference: ids });
   }
 
   /** The memtable's writes at or below `upTo`, for a seal. Refused while the view is rebuilt. */

@@ -52,6 +52,64 @@ export const emptyViewStats: ViewStats = {
   coversSeq: 0,
 };
 
+/**
+ * A generation's ids against a reference generation's (issue 14): how many of the
+ * reference ids it lacks and how many it has that the reference does not.
+ */
+export interface IdCoverage {
+  /** Ids in the reference (the active generation). */
+  reference: number;
+  /** Reference ids this view also holds. */
+  covered: number;
+  /** Reference ids this view lacks. */
+  missing: number;
+  /** Ids only this view holds. */
+  extra: number;
+  /** A few of each, for a pipeline to look at. */
+  missingSample: string[];
+  extraSample: string[];
+}
+
+/** Ids as bytes a thread can pass on without the event loop parsing them. */
+export function encodeIds(ids: readonly string[]): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(ids));
+}
+
+export function decodeIds(bytes: Uint8Array): string[] {
+  return JSON.parse(new TextDecoder().decode(bytes)) as string[];
+}
+
+/** Compares `ids` with `reference` (each id once in each); keeps up to `sample` of each side. */
+export function compareIds(
+  ids: readonly string[],
+  reference: readonly string[],
+  sample = 10,
+): IdCoverage {
+  const mine = new Set(ids);
+  const ref = new Set(reference);
+  let covered = 0;
+  const missingSample: string[] = [];
+  for (const id of ref) {
+    if (mine.has(id)) covered++;
+    else if (missingSample.length < sample) missingSample.push(id);
+  }
+  const extraSample: string[] = [];
+  let extra = 0;
+  for (const id of mine) {
+    if (ref.has(id)) continue;
+    extra++;
+    if (extraSample.length < sample) extraSample.push(id);
+  }
+  return {
+    reference: ref.size,
+    covered,
+    missing: ref.size - covered,
+    extra,
+    missingSample,
+    extraSample,
+  };
+}
+
 /** The memtable's writes at or below a seq, as a seal takes them. */
 export interface MemtableSnapshot {
   upserts: SeqPoint[];
@@ -88,6 +146,12 @@ export type ViewCall =
   | { op: 'search'; view: number; query: Float32Array; options: SearchOptions }
   /** The live copy of each id (null where absent or deleted). */
   | { op: 'get'; view: number; ids: string[] }
+  /** The WAL seq of each id's live copy (null where absent or deleted). */
+  | { op: 'seqs'; view: number; ids: string[] }
+  /** Every live id, as {@link encodeIds} bytes: moved between threads, never parsed on the event loop. */
+  | { op: 'ids'; view: number }
+  /** How the view's ids compare with a reference set (another generation's `ids`). */
+  | { op: 'coverage'; view: number; reference: Uint8Array }
   | { op: 'snapshot'; view: number; upTo: number }
   | { op: 'stats'; view: number }
   /** Segment files this store has loaded since it started (each once while held). */
@@ -98,6 +162,9 @@ export interface ViewAnswers {
   prepare: { loaded: number };
   search: SearchHit[];
   get: Array<StoredPoint | null>;
+  seqs: Array<number | null>;
+  ids: Uint8Array;
+  coverage: IdCoverage;
   snapshot: MemtableSnapshot;
   stats: ViewStats;
   loads: number;

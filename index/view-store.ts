@@ -11,6 +11,7 @@ import type {
   ViewPost,
   ViewStats,
 } from './view-protocol.ts';
+import { compareIds, decodeIds, encodeIds } from './view-protocol.ts';
 
 interface CachedSegment {
   segment: Promise<Segment>;
@@ -79,6 +80,12 @@ export class ViewStore {
         return this.view(msg.view).search(msg.query, msg.options) as A;
       case 'get':
         return this.view(msg.view).get(msg.ids) as A;
+      case 'seqs':
+        return this.view(msg.view).seqsOf(msg.ids) as A;
+      case 'ids':
+        return encodeIds(this.view(msg.view).liveIds()) as A;
+      case 'coverage':
+        return compareIds(this.view(msg.view).liveIds(), decodeIds(msg.reference)) as A;
       case 'snapshot':
         return this.view(msg.view).memtable.snapshot(msg.upTo) as A;
       case 'stats':

@@ -86,6 +86,9 @@ port.on('message', (msg: ToViewThread) => {
     case 'prepare':
     case 'search':
     case 'get':
+    case 'seqs':
+    case 'ids':
+    case 'coverage':
     case 'snapshot':
     case 'stats':
     case 'loads':

@@ -48,6 +48,8 @@ export const ActivateGenerationBody = z.strictObject({
   policy: z.enum(['all', 'quorum', 'primary']).optional(),
   /** How long to wait for the regions to reach the fence (ms); 0 or absent checks once. */
   timeoutMs: z.number().int().min(0).max(600_000).optional(),
+  /** The share of the active generation's ids the new one must hold (default 1). */
+  minCoverage: z.number().min(0).max(1).optional(),
 });
 export type ActivateGenerationBody = z.infer<typeof ActivateGenerationBody>;
 
@@ -69,6 +71,11 @@ const WriteOptionFields = {
 export const UpsertBody = z.strictObject({
   points: z.array(PointSchema).min(1).max(10_000),
   ...WriteOptionFields,
+  /**
+   * A backfill's source: the active generation's WAL position the points were embedded
+   * from. Points whose id changed or was deleted after it are skipped (issue 14).
+   */
+  sourceSeq: z.number().int().min(0).optional(),
 });
 export type UpsertBody = z.infer<typeof UpsertBody>;
 
@@ -182,6 +189,8 @@ export interface WriteResponse {
   seq: number;
   token: string;
   duplicate: boolean;
+  /** A `sourceSeq` write: the ids skipped because they changed or were deleted since. */
+  skipped?: { count: number; ids: string[] };
   ack: {
     mode: 'async' | 'semi-sync' | 'sync';
     replicated: boolean;

@@ -27,6 +27,8 @@ export type { ReplicaOptions } from './replica/replica.ts';
 export { ApplyStages } from './replica/manifest-applier.ts';
 export type { ApplyStage, ApplyHooksOptions } from './replica/manifest-applier.ts';
 export type { ServedGeneration } from './replica/views.ts';
+export { coverageOf } from './replica/coverage.ts';
+export type { Coverage } from './replica/coverage.ts';
 export { Primary } from './primary/primary.ts';
 export type { PrimaryOptions, AppendOptions, WriteResult } from './primary/primary.ts';
 export type { Activation, ActivationPolicy, RegionProgress } from './primary/generations.ts';

@@ -1,4 +1,5 @@
 import type { Hono } from 'hono';
+import { coverageOf } from '../../sync/index.ts';
 import type { ClusterState, Primary, Replica } from '../../sync/index.ts';
 import { CreateCollectionBody } from '../api.ts';
 import { readJson } from '../http/app.ts';
@@ -20,6 +21,11 @@ export function collectionReadRoutes(
         const served = o.replica.served(name, g.model);
         // Counted by the view after every write applied before this request.
         const stats = served ? await served.view.stats().catch(() => served.view.lastStats) : null;
+        // A staging or retired generation against the active one, as this replica holds them.
+        const coverage =
+          g.state === 'active'
+            ? null
+            : await coverageOf((m) => o.replica.served(name, m), g.model).catch(() => null);
         return {
           model: g.model,
           dim: g.dim,
@@ -30,6 +36,14 @@ export function collectionReadRoutes(
           sealedPoints: stats?.sealedPoints ?? 0,
           memtablePoints: stats?.memtablePoints ?? 0,
           segments: stats?.segments ?? 0,
+          coverage: coverage && {
+            of: coverage.of,
+            ratio: coverage.ratio,
+            missing: coverage.missing,
+            extra: coverage.extra,
+            missingSample: coverage.missingSample,
+            extraSample: coverage.extraSample,
+          },
         };
       }),
     );

@@ -39,6 +39,7 @@ export function generationRoutes(app: Hono, o: { primary: Primary; keys: KeyRing
       const done = await o.primary.generations.activate(name, c.req.param('model'), {
         ...(body.policy ? { policy: body.policy } : {}),
         ...(body.timeoutMs !== undefined ? { timeoutMs: body.timeoutMs } : {}),
+        ...(body.minCoverage !== undefined ? { minCoverage: body.minCoverage } : {}),
       });
       return c.json(done);
     },

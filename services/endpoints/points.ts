@@ -28,17 +28,26 @@ export function pointRoutes(
     const name = c.req.param('name');
     const type = c.req.header('content-type') ?? '';
     if (type.toLowerCase().startsWith(ARROW_STREAM)) {
-      const target = resolveServed({ replica: o.primary.replica }, name, c.req.query('model'));
       const bytes = new Uint8Array(await c.req.arrayBuffer());
-      const cols = decodePointColumns(bytes, target.generation.dim);
+      // The generation and the backfill source come from the query string or, when it
+      // does not say, from the stream's schema metadata (`model`, `sourceSeq`).
+      let schema: ReadonlyMap<string, string> = new Map();
+      let dim = 0;
+      const cols = decodePointColumns(bytes, (meta) => {
+        schema = meta;
+        const model = c.req.query('model') ?? meta.get('model');
+        dim = resolveServed({ replica: o.primary.replica }, name, model).generation.dim;
+        return dim;
+      });
       if (cols.ids.length === 0)
         throw new ApiError('bad_request', 'the Arrow stream holds no rows');
       const points: PointInput[] = cols.ids.map((id, i) => ({
         id,
-        vector: cols.vectors.subarray(i * target.generation.dim, (i + 1) * target.generation.dim),
+        vector: cols.vectors.subarray(i * dim, (i + 1) * dim),
         metadata: cols.metadata[i] ?? null,
       }));
-      return answer(c, o.tokens, await o.primary.upsert(name, points, writeOptionsFromQuery(c)));
+      const opts = writeOptionsFromQuery(c, schema);
+      return answer(c, o.tokens, await o.primary.upsert(name, points, opts));
     }
     const body = parseBody(UpsertBody, await readJson(c.req));
     resolveServed({ replica: o.primary.replica }, name, body.model); // 404, or 409 model_mismatch (as Arrow)
@@ -61,8 +70,10 @@ function writeOptions(b: {
   timeoutMs?: number;
   model?: string;
   requestId?: string;
+  sourceSeq?: number;
 }): AppendOptions {
   return {
+    ...(b.sourceSeq !== undefined ? { sourceSeq: b.sourceSeq } : {}),
     ...(b.ack ? { ack: b.ack } : {}),
     ...(b.timeoutMs !== undefined ? { timeoutMs: b.timeoutMs } : {}),
     ...(b.model ? { model: b.model } : {}),
@@ -70,9 +81,13 @@ function writeOptions(b: {
   };
 }
 
-function writeOptionsFromQuery(c: Context): AppendOptions {
+function writeOptionsFromQuery(c: Context, schema: ReadonlyMap<string, string>): AppendOptions {
   const ack = c.req.query('ack');
   const timeout = c.req.query('timeoutMs');
+  const sourceSeq = c.req.query('sourceSeq') ?? schema.get('sourceSeq');
+  const model = c.req.query('model') ?? schema.get('model');
+  if (sourceSeq !== undefined && !/^\d{1,15}$/.test(sourceSeq))
+    throw new ApiError('bad_request', 'sourceSeq must be a WAL seq (a whole number)');
   const parsedAck = ack === undefined ? undefined : AckModeSchema.safeParse(ack);
   if (parsedAck && !parsedAck.success)
     throw new ApiError('bad_request', `ack must be async, semi-sync or sync`);
@@ -81,8 +96,9 @@ function writeOptionsFromQuery(c: Context): AppendOptions {
   return writeOptions({
     ...(parsedAck?.success ? { ack: parsedAck.data } : {}),
     ...(timeout !== undefined ? { timeoutMs: Number(timeout) } : {}),
-    ...(c.req.query('model') ? { model: c.req.query('model')! } : {}),
+    ...(model ? { model } : {}),
     ...(c.req.query('requestId') ? { requestId: c.req.query('requestId')! } : {}),
+    ...(sourceSeq !== undefined ? { sourceSeq: Number(sourceSeq) } : {}),
   });
 }
 
@@ -93,6 +109,7 @@ function answer(c: Context, tokens: TokenCodec, r: WriteResult) {
     seq: r.seq,
     token: tokens.encode(r.seq),
     duplicate: r.duplicate,
+    ...(r.skipped ? { skipped: { count: r.skipped.length, ids: r.skipped.slice(0, 100) } } : {}),
     ack: {
       mode: r.mode,
       replicated: r.replicated,

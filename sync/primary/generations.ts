@@ -6,6 +6,8 @@ import { applyCollectionDef } from '../replica/collection-def.ts';
 import type { Replica } from '../replica/replica.ts';
 import type { WalEntry } from '../wal-codec.ts';
 import type { AckTracker } from './ack-tracker.ts';
+import { coverageOf } from '../replica/coverage.ts';
+import type { Coverage } from '../replica/coverage.ts';
 
 /** Which regions must have applied the staging generation before an activation commits. */
 export type ActivationPolicy = 'all' | 'quorum' | 'primary';
@@ -14,6 +16,12 @@ export interface ActivateOptions {
   policy?: ActivationPolicy;
   /** How long to wait for the regions to reach the fence (ms); 0 checks once. */
   timeoutMs?: number;
+  /**
+   * The share of the active generation's ids the new one must hold (0–1; default 1),
+   * measured on the primary just before the commit. Not checked on a rollback to a
+   * retired generation, which was complete when it was active.
+   */
+  minCoverage?: number;
 }
 
 /** One region of the gate, as it stood when the activation committed or was refused. */
@@ -36,6 +44,8 @@ export interface Activation {
   fence: number;
   policy: ActivationPolicy;
   regions: RegionProgress[];
+  /** The coverage measured before the commit (null on a rollback, not measured). */
+  coverage: Coverage | null;
 }
 
 /**
@@ -149,6 +159,7 @@ export class GenerationLifecycle {
         { details: { collection, model, policy, fence, needed, regions: progress } },
       );
     }
+    const coverage = await this.checkCoverage(collection, target, opts.minCoverage ?? 1);
     const seq = await this.o.commit({ op: 'activate', collection, generation: model });
     // The primary's catalog records the switch when its own WAL follower stores the entry;
     // the definition published after that carries the new states (for new replicas).
@@ -166,7 +177,30 @@ export class GenerationLifecycle {
       fence,
       policy,
       regions: progress,
+      coverage,
     };
+  }
+
+  /**
+   * Refuses an activation whose generation holds less than `min` of the active one's ids
+   * (409 `activation_blocked` with the figures). A retired generation (a rollback) is not
+   * measured: it was whole when it was active, and deletes since reached it too.
+   */
+  private async checkCoverage(
+    collection: string,
+    target: Generation,
+    min: number,
+  ): Promise<Coverage | null> {
+    if (target.state === 'retired') return null;
+    const coverage = await coverageOf((m) => this.o.replica.served(collection, m), target.model);
+    if (coverage && coverage.ratio < min) {
+      throw new SyncError(
+        'activation_blocked',
+        `generation ${target.model} of ${collection} holds ${coverage.covered} of the ${coverage.reference} ids of ${coverage.of} (coverage ${coverage.ratio.toFixed(4)} < minCoverage ${min}); missing e.g. ${coverage.missingSample.slice(0, 3).join(', ')}`,
+        { details: { collection, model: target.model, minCoverage: min, coverage } },
+      );
+    }
+    return coverage;
   }
 
   /** Drops a staging or retired generation; the active one is `generation_conflict`. */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { validatePoints } from '../../index/index.ts';
-import type { PointInput } from '../../index/index.ts';
+import type { Point, PointInput } from '../../index/index.ts';
 import type {
   AckMode,
   Catalog,
@@ -25,6 +25,7 @@ import { GenerationLifecycle } from './generations.ts';
 import { PrimaryLease } from './primary-lease.ts';
 import { CommitBeacon } from './beacon.ts';
 import { Sealer, defaultSealPolicy } from './sealer.ts';
+import { SourceGuard } from './source-check.ts';
 import type { SealPolicy } from './sealer.ts';
 import { WalWriter, lastWalSeqOf } from './wal-writer.ts';
 import type { Appended } from './wal-writer.ts';
@@ -52,6 +53,12 @@ export interface AppendOptions {
   model?: string;
   /** Idempotency key: a retry with the same id inside the duplicate window is stored once. */
   msgId?: string;
+  /**
+   * Upserts only: the active generation's WAL position the points were embedded from (a
+   * backfill, issue 14). A point whose id changed, was deleted or was absent in the active
+   * generation after it is skipped and counted, never written. See {@link SourceGuard}.
+   */
+  sourceSeq?: number;
 }
 
 export interface WriteResult extends WriteAck {
@@ -59,6 +66,16 @@ export interface WriteResult extends WriteAck {
   generation: string;
   /** True when an earlier try with the same msgId was already stored. */
   duplicate: boolean;
+  /** Ids a `sourceSeq` write skipped: changed or deleted in the active generation since. */
+  skipped?: string[];
+}
+
+/** What a write asks of the write path besides the entry (issue 14's backfill check). */
+interface WriteHooks {
+  /** Keeps the points of an upsert part still to write; called right before its append. */
+  filter?: (points: readonly Point[]) => Point[];
+  /** Called once every part is in the primary's own view. */
+  applied?: () => void;
 }
 
 /**
@@ -79,6 +96,7 @@ export class Primary {
   private commitSub: Subscription | null = null;
   private stopped = false;
   private readonly lease: PrimaryLease;
+  private readonly sources = new SourceGuard();
   /** Embedding-model generations: stage, activate behind a gate, drop (issue 14). */
   readonly generations: GenerationLifecycle;
 
@@ -205,11 +223,47 @@ export class Primary {
   ): Promise<WriteResult> {
     const target = this.writeTarget(collection, opts.model);
     const valid = validatePoints(points, target.generation.dim);
-    return this.write(
-      { op: 'upsert', collection, generation: target.generation.model, points: valid },
-      target,
-      opts,
+    const entry: WalEntry = {
+      op: 'upsert',
+      collection,
+      generation: target.generation.model,
+      points: valid,
+    };
+    if (opts.sourceSeq !== undefined) return this.backfill(entry, target, opts, opts.sourceSeq);
+    if (target.generation.state !== 'active') return this.write(entry, target, opts);
+    const end = this.sources.begin(
+      collection,
+      valid.map((p) => p.id),
     );
+    return this.write(entry, target, opts, { applied: end }).finally(end);
+  }
+
+  /**
+   * An upsert checked against the active generation (`sourceSeq`, issue 14): the points
+   * whose active copy is no longer the one at or below `sourceSeq` are skipped. When all
+   * are, nothing is appended and the answer carries the last committed seq.
+   */
+  private async backfill(
+    entry: WalEntry & { op: 'upsert' },
+    target: ServedGeneration,
+    opts: AppendOptions,
+    sourceSeq: number,
+  ): Promise<WriteResult> {
+    if (!this.replica.caughtUp) {
+      throw new SyncError(
+        'stopped',
+        'the primary is still replaying its WAL: a sourceSeq write cannot be checked yet',
+        { transient: true },
+      );
+    }
+    const active = this.target(entry.collection);
+    const check = await this.sources.check(entry.collection, active.view, entry.points, sourceSeq);
+    try {
+      const r = await this.write(entry, target, opts, { filter: check.filter });
+      return { ...r, skipped: check.skipped() };
+    } finally {
+      check.close();
+    }
   }
 
   /**
@@ -224,6 +278,21 @@ export class Primary {
     opts: AppendOptions = {},
   ): Promise<WriteResult> {
     const target = this.writeTarget(collection, opts.model);
+    const end =
+      target.generation.state === 'active' ? this.sources.begin(collection, ids) : () => {};
+    try {
+      return await this.deleteFrom(collection, ids, target, opts);
+    } finally {
+      end();
+    }
+  }
+
+  private async deleteFrom(
+    collection: string,
+    ids: readonly string[],
+    target: ServedGeneration,
+    opts: AppendOptions,
+  ): Promise<WriteResult> {
     const entry = (generation: string): WalEntry => ({
       op: 'delete',
       collection,
@@ -316,6 +385,7 @@ export class Primary {
     entry: WalEntry,
     target: ServedGeneration,
     opts: AppendOptions,
+    hooks: WriteHooks = {},
   ): Promise<WriteResult> {
     // A lease that lapsed while this process stalled is renewed before the write is refused.
     const refusal = this.lease.refusal;
@@ -330,7 +400,12 @@ export class Primary {
     let last: Appended | null = null;
     let duplicate = true;
     for (let i = 0; i < parts.length; i++) {
-      const part = parts[i]!;
+      let part = parts[i]!;
+      if (hooks.filter && part.op === 'upsert') {
+        // Synchronous with the append below: see SourceGuard for why that makes it exact.
+        part = { ...part, points: hooks.filter(part.points) };
+        if (part.points.length === 0) continue;
+      }
       // Each part has its own message id, so a retried request re-sends every part and
       // JetStream stores each once.
       const appended = await this.writer.append(part, parts.length === 1 ? msgId : `${msgId}:${i}`);
@@ -341,7 +416,24 @@ export class Primary {
       duplicate &&= appended.duplicate;
       last = appended;
     }
-    const seq = last!.seq;
+    hooks.applied?.();
+    if (last === null) {
+      // Every point was skipped (a backfill whose sources all changed): nothing to wait for.
+      const seq = this.beacon.position.seq;
+      const region = [this.o.region];
+      return {
+        seq,
+        mode,
+        replicated: true,
+        appliedRegions: region,
+        pendingRegions: [],
+        timedOut: false,
+        collection: entry.collection,
+        generation: entry.generation,
+        duplicate: false,
+      };
+    }
+    const seq = last.seq;
     this.acks.record(this.o.region, seq);
     this.replica.announce();
     const ack = await this.acks.wait(
