@@ -14,6 +14,7 @@ import type {
   QueryOptions,
   QueryResponse,
   RegionsResponse,
+  UpsertOptions,
   WriteOptions,
   WriteResponse,
 } from './types.ts';
@@ -105,7 +106,7 @@ export class MeridianClient {
   async upsert(
     collection: string,
     points: PointInput[],
-    opts: WriteOptions = {},
+    opts: UpsertOptions = {},
   ): Promise<WriteResponse> {
     const json = {
       points: points.map((p) => ({
@@ -114,6 +115,7 @@ export class MeridianClient {
         ...(p.metadata !== undefined ? { metadata: p.metadata } : {}),
       })),
       ...writeFields(opts),
+      ...(opts.sourceSeq !== undefined ? { sourceSeq: opts.sourceSeq } : {}),
     };
     return this.write({
       method: 'POST',
@@ -131,10 +133,11 @@ export class MeridianClient {
   async upsertArrow(
     collection: string,
     bytes: Uint8Array,
-    opts: WriteOptions = {},
+    opts: UpsertOptions = {},
   ): Promise<WriteResponse> {
     const q = new URLSearchParams();
     for (const [k, v] of Object.entries(writeFields(opts))) q.set(k, String(v));
+    if (opts.sourceSeq !== undefined) q.set('sourceSeq', String(opts.sourceSeq));
     return this.write({
       method: 'POST',
       path: `/v1/collections/${enc(collection)}/points?${q.toString()}`,
@@ -203,12 +206,13 @@ export class MeridianClient {
    * `POST /v1/collections/:name/generations/:model/activate` (admin): makes `model` the
    * active generation once the regions `policy` names have applied everything written
    * before the call (409 `activation_blocked` naming each region behind, after
-   * `timeoutMs`). Activating a retired generation is the rollback.
+   * `timeoutMs`), and once it holds `minCoverage` (default 1) of the active generation's
+   * ids. Activating a retired generation is the rollback.
    */
   async activateGeneration(
     collection: string,
     model: string,
-    opts: { policy?: 'all' | 'quorum' | 'primary'; timeoutMs?: number } = {},
+    opts: { policy?: 'all' | 'quorum' | 'primary'; timeoutMs?: number; minCoverage?: number } = {},
   ): Promise<Activation> {
     return this.send<Activation>({
       method: 'POST',

@@ -50,6 +50,16 @@ export interface WriteOptions {
   requestId?: string;
 }
 
+/** Options of an upsert: a backfill may name the active generation's version it embedded. */
+export interface UpsertOptions extends WriteOptions {
+  /**
+   * The active generation's WAL position the points were read at (the `appliedSeq` of the
+   * read). A point whose id changed or was deleted since is skipped and listed in the
+   * answer's `skipped`, never written.
+   */
+  sourceSeq?: number;
+}
+
 /** One point to upsert. */
 export interface PointInput {
   id: string;
@@ -99,6 +109,18 @@ export interface CollectionInfo extends CollectionSettings {
     state: string;
     version: number;
     points: number;
+    /**
+     * A staging or retired generation against the active one on the node asked: the share
+     * of the active ids it holds (`ratio`), how many it lacks and how many only it has.
+     */
+    coverage: {
+      of: string;
+      ratio: number;
+      missing: number;
+      extra: number;
+      missingSample: string[];
+      extraSample: string[];
+    } | null;
   }>;
   replicas: Array<{
     region: string;

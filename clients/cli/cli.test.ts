@@ -211,9 +211,59 @@ describe('meridian CLI', () => {
     const again = await meridian('generations', 'stage', '-c', 'gens', '-m', 'b@2', '--dim', '4');
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('already has generation b@2');
+    const w = await http(`${fx.cluster.node('p1').url}/v1/collections/gens/points`, 'POST', {
+      points: [
+        { id: 'g1', vector: [1, 0, 0] },
+        { id: 'g2', vector: [0, 1, 0] },
+      ],
+    });
+    expect(w.status).toBe(200);
     const list = await meridian('generations', 'list', '-c', 'gens');
-    expect(list.stdout).toMatch(/a@1 +active +3/);
-    expect(list.stdout).toMatch(/b@2 +staging +4/);
+    expect(list.stdout).toMatch(/a@1 +active +3 .* -\n/);
+    expect(list.stdout).toMatch(/b@2 +staging +4 .* 0\.0 % \(2 missing, 0 only here\)/);
+    const short = await meridian('generations', 'activate', '-c', 'gens', '-m', 'b@2');
+    expect(short.code).toBe(1);
+    expect(short.stderr).toContain('coverage 0.0000 < minCoverage 1');
+    const badRatio = await meridian(
+      'generations',
+      'activate',
+      '-c',
+      'gens',
+      '-m',
+      'b@2',
+      '--min-coverage',
+      '1.5',
+    );
+    expect(badRatio.code).toBe(2);
+    // The backfill: g2 is deleted after the pipeline read at seq w.body.seq, so it is skipped.
+    const gone = await http(
+      `${fx.cluster.node('p1').url}/v1/collections/gens/points/delete`,
+      'POST',
+      {
+        ids: ['g2'],
+      },
+    );
+    expect(gone.status).toBe(200);
+    const file = join(tmp.path, 'gens-b.jsonl');
+    const lines = [
+      { id: 'g1', vector: [1, 0, 0, 1] },
+      { id: 'g2', vector: [0, 1, 0, 1] },
+    ];
+    await writeFile(file, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+    const push = await meridian(
+      'push',
+      file,
+      '-c',
+      'gens',
+      '--model',
+      'b@2',
+      '--source-seq',
+      String(w.body.seq),
+    );
+    expect(push.code, push.stderr).toBe(0);
+    expect(push.stdout).toContain('1 point was skipped');
+    const full = await meridian('generations', 'list', '-c', 'gens');
+    expect(full.stdout).toMatch(/b@2 +staging +4 .* 100\.0 % \(0 missing, 0 only here\)/);
     const on = await meridian('generations', 'activate', '-c', 'gens', '-m', 'b@2');
     expect(on.code, on.stderr).toBe(0);
     expect(on.stdout).toMatch(

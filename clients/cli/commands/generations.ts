@@ -1,4 +1,11 @@
-import { CONNECTION_OPTIONS, choiceFlag, intFlag, parseFlags, requiredFlag } from '../args.ts';
+import {
+  CONNECTION_OPTIONS,
+  choiceFlag,
+  intFlag,
+  parseFlags,
+  requiredFlag,
+  stringFlag,
+} from '../args.ts';
 import type { Command } from '../command.ts';
 import { CONNECTION_HELP, clientFrom } from '../context.ts';
 import { UsageError } from '../errors.ts';
@@ -12,6 +19,7 @@ const OPTIONS = {
   dim: { type: 'string' },
   policy: { type: 'string' },
   'timeout-ms': { type: 'string' },
+  'min-coverage': { type: 'string' },
   json: { type: 'boolean' },
 } as const;
 const ACTIONS = ['list', 'stage', 'activate', 'drop'] as const;
@@ -25,12 +33,14 @@ export const generationsCommand: Command = {
   name: NAME,
   help: `Usage: meridian generations <list|stage|activate|drop> --collection C [options]
 
-  list                       each generation: state, dim, version and points here
+  list                       each generation: state, dim, version, points and coverage
+                             of the active one's ids (missing / only in it)
   stage --model M --dim D    a staging generation beside the active one
   activate --model M         make M active once the regions have everything written
                              before the call (rollback: activate the retired one)
       --policy all|quorum|primary   which regions must be there (default all)
       --timeout-ms MS               how long to wait for them (default 30000)
+      --min-coverage R              share of the active ids M must hold (0-1, default 1)
   drop --model M             drop a staging or retired generation
 
 Options:
@@ -59,8 +69,20 @@ ${CONNECTION_HELP}`,
     if (action === 'list') {
       const info = await client.getCollection(collection);
       if (!info) throw new UsageError(`no collection named ${collection}`, NAME);
-      const rows = info.generations.map((g) => [g.model, g.state, g.dim, g.version, g.points]);
-      print(info.generations, renderTable(['model', 'state', 'dim', 'version', 'points'], rows));
+      const rows = info.generations.map((g) => [
+        g.model,
+        g.state,
+        g.dim,
+        g.version,
+        g.points,
+        g.coverage
+          ? `${(g.coverage.ratio * 100).toFixed(1)} % (${g.coverage.missing} missing, ${g.coverage.extra} only here)`
+          : '-',
+      ]);
+      print(
+        info.generations,
+        renderTable(['model', 'state', 'dim', 'version', 'points', 'coverage'], rows),
+      );
       return 0;
     }
     const model = requiredFlag(NAME, flags, 'model');
@@ -82,9 +104,11 @@ ${CONNECTION_HELP}`,
       max: 600_000,
       fallback: 30_000,
     });
+    const minCoverage = ratioFlag(stringFlag(flags, 'min-coverage'));
     const done = await client.activateGeneration(collection, model, {
       ...(policy ? { policy } : {}),
       timeoutMs,
+      ...(minCoverage !== undefined ? { minCoverage } : {}),
     });
     print(
       done,
@@ -95,3 +119,11 @@ ${CONNECTION_HELP}`,
     return 0;
   },
 };
+
+function ratioFlag(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1)
+    throw new UsageError(`--min-coverage must be a number from 0 to 1, got ${raw}`, NAME);
+  return n;
+}

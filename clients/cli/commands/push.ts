@@ -32,6 +32,7 @@ const OPTIONS = {
   metric: { type: 'string' },
   model: { type: 'string' },
   dim: { type: 'string' },
+  'source-seq': { type: 'string' },
 } as const;
 
 /**
@@ -60,7 +61,11 @@ Options:
   --id-prefix P        prefix of generated ids (default "")
   --create             create the collection first (dim from the file), then push
   --metric M           with --create: cosine | l2 | ip (default cosine)
-  --model M            with --create: the embedding model name, e.g. minilm@1 (required)
+  --model M            the generation (embedding model) to write, e.g. minilm@2 for a
+                       backfill of a staging generation (default: the active one); with
+                       --create, the collection's first model (required then)
+  --source-seq S       a backfill: the active generation's WAL position the vectors were
+                       embedded from; points changed or deleted since are skipped and counted
   --dim N              dim of an .arrow file when the collection does not exist yet
 ${CONNECTION_HELP}`,
 
@@ -97,6 +102,9 @@ ${CONNECTION_HELP}`,
         (summary.timedOut > 0
           ? `${plural(summary.timedOut, 'batch is', 'batches are')} durable but not yet replicated (ack timed out)\n`
           : '') +
+        (summary.skipped > 0
+          ? `${plural(summary.skipped, 'point was', 'points were')} skipped: changed or deleted in the active generation after --source-seq\n`
+          : '') +
         `token ${summary.last.token}\n`,
     );
     return 0;
@@ -109,6 +117,9 @@ interface Plan {
   idPrefix: string;
   ack: (typeof ACKS)[number] | undefined;
   create: { metric: (typeof METRICS)[number]; model: string } | null;
+  /** The generation written (a backfill), when --model names one without --create. */
+  model: string | undefined;
+  sourceSeq: number | undefined;
 }
 
 function planFrom(flags: Flags, file: string): Plan {
@@ -118,9 +129,12 @@ function planFrom(flags: Flags, file: string): Plan {
       NAME,
     );
   const create = flags.create === true;
-  if (!create && (flags.metric !== undefined || flags.model !== undefined))
-    throw new UsageError('--metric and --model only apply with --create', NAME);
+  if (!create && flags.metric !== undefined)
+    throw new UsageError('--metric only applies with --create', NAME);
+  const sourceSeq = intFlag(NAME, flags, 'source-seq', { min: 0, max: Number.MAX_SAFE_INTEGER });
   return {
+    model: create ? undefined : stringFlag(flags, 'model'),
+    sourceSeq,
     collection: requiredFlag(NAME, flags, 'collection'),
     batch: intFlag(NAME, flags, 'batch', { min: 1, max: 10_000, fallback: 1000 }),
     idPrefix: stringFlag(flags, 'id-prefix') ?? '',
@@ -139,6 +153,8 @@ async function arrowDim(client: MeridianClient, plan: Plan, flags: Flags): Promi
   const given = intFlag(NAME, flags, 'dim', { min: 1, max: 4096 });
   if (given !== undefined) return given;
   const info = await client.getCollection(plan.collection);
+  const g = plan.model ? info?.generations.find((x) => x.model === plan.model) : undefined;
+  if (g) return g.dim;
   if (info) return info.dim;
   throw new UsageError(
     `collection ${plan.collection} does not exist yet: give --dim N to read an .arrow file`,
@@ -152,12 +168,15 @@ async function upload(client: MeridianClient, p: PointRows, plan: Plan, ctx: Cli
   let last: WriteResponse | null = null;
   let batches = 0;
   let timedOut = 0;
+  let skipped = 0;
   try {
     for (let start = 0; start < p.count; start += plan.batch) {
       const end = Math.min(p.count, start + plan.batch);
       try {
         last = await client.upsertArrow(plan.collection, encodeBatch(p, start, end), {
           ...(plan.ack ? { ack: plan.ack } : {}),
+          ...(plan.model ? { model: plan.model } : {}),
+          ...(plan.sourceSeq !== undefined ? { sourceSeq: plan.sourceSeq } : {}),
         });
       } catch (err) {
         if (err instanceof MeridianError)
@@ -166,6 +185,7 @@ async function upload(client: MeridianClient, p: PointRows, plan: Plan, ctx: Cli
       }
       batches++;
       if (last.ack.timedOut) timedOut++;
+      skipped += last.skipped?.count ?? 0;
       progress.tick(end - start);
     }
   } finally {
@@ -175,6 +195,7 @@ async function upload(client: MeridianClient, p: PointRows, plan: Plan, ctx: Cli
     points: p.count,
     batches,
     timedOut,
+    skipped,
     seconds: (performance.now() - started) / 1000,
     last: last!,
   };
