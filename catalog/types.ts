@@ -150,6 +150,12 @@ export interface WalLogEntry {
    * serves the new generation as active and one that has not serves the old.
    */
   activates?: boolean;
+  /**
+   * The activation belongs to a commit group: the generations of `held` (the members this
+   * node holds, this entry's among them) flip together in the transaction that stores the
+   * last of their entries; until then none of them does.
+   */
+  group?: { id: string; held: Array<{ collection: string; generation: string }> };
 }
 
 /** A WAL log entry read back from the catalog; `payload` is a Buffer (a Uint8Array). */

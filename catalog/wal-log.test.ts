@@ -221,4 +221,49 @@ describe('catalog wal log: activation entries (issue 14)', () => {
     expect(models()).toEqual({ [G]: 'active' });
     expect(stored()).toEqual([[5, 'docs', G]]);
   });
+
+  it('a commit group flips its held members with the last of their entries, durably, and once', () => {
+    seedDocs(t.catalog, 'images');
+    t.catalog.addGeneration('docs', G2, 768, 'staging');
+    t.catalog.addGeneration('images', G2, 768, 'staging');
+    const held = [
+      { collection: 'docs', generation: G2 },
+      { collection: 'images', generation: G2 },
+    ];
+    const member = (seq: number, collection: string): WalLogEntry => ({
+      ...entry(seq, collection, G2),
+      activates: true,
+      group: { id: 'g1', held },
+    });
+    const actives = () =>
+      ['docs', 'images'].map(
+        (c) => t.catalog.listGenerations(c).find((g) => g.state === 'active')?.model,
+      );
+    t.catalog.appendWal([member(20, 'docs')]);
+    expect(actives()).toEqual([G, G]);
+    // The partial group survives a restart (a crash between the two entries).
+    t.catalog.close();
+    t.catalog = openCatalog(t.path);
+    expect(actives()).toEqual([G, G]);
+    t.catalog.appendWal([member(21, 'images')]);
+    expect(actives()).toEqual([G2, G2]);
+    // A rollback of one collection, then a member delivered again: nothing flips back.
+    t.catalog.appendWal([{ ...entry(22, 'docs'), activates: true }]);
+    t.catalog.appendWal([member(20, 'docs'), member(21, 'images')]);
+    expect(actives()).toEqual([G, G2]);
+    t.catalog.close(); // the reopened one; cleanup closes the first (idempotent)
+  });
+
+  it('a node that holds one member of a group flips it with that member alone', () => {
+    seedDocs(t.catalog, 'images');
+    t.catalog.addGeneration('docs', G2, 768, 'staging');
+    t.catalog.appendWal([
+      {
+        ...entry(30, 'docs', G2),
+        activates: true,
+        group: { id: 'g2', held: [{ collection: 'docs', generation: G2 }] },
+      },
+    ]);
+    expect(models()).toEqual({ [G]: 'retired', [G2]: 'active' });
+  });
 });

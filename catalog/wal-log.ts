@@ -95,16 +95,49 @@ function toRow(e: WalLogEntry, i: number): StoredWalEntry {
   return { seq: e.seq, collection: e.collection, generation: e.generation, payload };
 }
 
-/** The activations among `entries`, in the order given. */
-function activationsOf(entries: ReadonlyArray<WalLogEntry>): Array<[string, string]> {
-  return entries.filter((e) => e.activates).map((e) => [e.collection, e.generation]);
+/**
+ * The activations among `entries`, in seq order as given: a single one flips at once; a
+ * commit group's member records which held members' entries are stored (node state, key
+ * `group:<id>`) and, with the last of them, flips every held member. A group that flipped
+ * is kept as done, so a member entry delivered again flips nothing (caller holds the
+ * write lock).
+ */
+function activate(db: CatalogDb, entries: ReadonlyArray<WalLogEntry>): void {
+  for (const e of entries) {
+    if (!e.activates) continue;
+    if (!e.group) {
+      activateInTx(db, e.collection, e.generation);
+      continue;
+    }
+    const key = `group:${e.group.id}`;
+    const raw = readNodeState(db, key);
+    const state = raw === null ? { done: false, seen: [] as string[] } : parseGroupState(raw);
+    if (state.done) continue;
+    if (!state.seen.includes(e.collection)) state.seen.push(e.collection);
+    const complete = e.group.held.every((m) => state.seen.includes(m.collection));
+    if (complete) {
+      for (const m of e.group.held) activateInTx(db, m.collection, m.generation);
+    }
+    const value = JSON.stringify(complete ? { done: true, seen: state.seen } : state);
+    db.insert(nodeState)
+      .values({ key, value })
+      .onConflictDoUpdate({ target: nodeState.key, set: { value } })
+      .run();
+  }
+}
+
+function parseGroupState(raw: string): { done: boolean; seen: string[] } {
+  const v = JSON.parse(raw) as { done?: unknown; seen?: unknown };
+  return {
+    done: v.done === true,
+    seen: Array.isArray(v.seen) ? v.seen.filter((x): x is string => typeof x === 'string') : [],
+  };
 }
 
 export function appendWal(conn: OpenedDb, entries: ReadonlyArray<WalLogEntry>): number {
   if (!Array.isArray(entries)) throw new InvalidArgument('appendWal takes an array of entries');
   const rows = entries.map(toRow);
   if (rows.length === 0) return 0;
-  const activations = activationsOf(entries);
   const maxSeq = rows.reduce((max, r) => (r.seq > max ? r.seq : max), 0);
   // Committed with the connection's synchronous=NORMAL: durable across a process crash.
   // Durability across an OS crash comes from Catalog.syncWalLog, off the event loop; a
@@ -127,7 +160,7 @@ export function appendWal(conn: OpenedDb, entries: ReadonlyArray<WalLogEntry>): 
     for (const row of fresh) added += insert.run({ ...row }).changes;
     // Even when the row itself is already sealed by an applied manifest of the generation
     // (applied from CATALOG before the WAL reached it): the switch is still this entry's.
-    for (const [collection, model] of activations) activateInTx(conn.db, collection, model);
+    activate(conn.db, entries);
     stmts.advance.run({ key: WAL_STORED_SEQ_KEY, value: String(maxSeq) });
     const perCollection = new Map<string, number>();
     for (const r of rows) {

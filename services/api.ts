@@ -51,6 +51,22 @@ export const ActivateGenerationBody = z.strictObject({
   /** The share of the active generation's ids the new one must hold (default 1). */
   minCoverage: z.number().min(0).max(1).optional(),
 });
+/** `POST /v1/cutovers`: a commit group, several collections flipped together (issue 14). */
+export const CutoverBody = z.strictObject({
+  activate: z
+    .array(z.strictObject({ collection: z.string().min(1), model: z.string().min(1).max(128) }))
+    .min(1)
+    .max(64)
+    .refine(
+      (ms) => new Set(ms.map((m) => m.collection)).size === ms.length,
+      'each collection may appear once in a cutover',
+    ),
+  policy: z.enum(['all', 'quorum', 'primary']).optional(),
+  timeoutMs: z.number().int().min(0).max(600_000).optional(),
+  minCoverage: z.number().min(0).max(1).optional(),
+});
+export type CutoverBody = z.infer<typeof CutoverBody>;
+
 export type ActivateGenerationBody = z.infer<typeof ActivateGenerationBody>;
 
 const PointSchema = z.strictObject({

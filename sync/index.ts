@@ -31,7 +31,12 @@ export { coverageOf } from './replica/coverage.ts';
 export type { Coverage } from './replica/coverage.ts';
 export { Primary } from './primary/primary.ts';
 export type { PrimaryOptions, AppendOptions, WriteResult } from './primary/primary.ts';
-export type { Activation, ActivationPolicy, RegionProgress } from './primary/generations.ts';
+export type {
+  Activation,
+  ActivationPolicy,
+  GroupActivation,
+  RegionProgress,
+} from './primary/generations.ts';
 export { defaultSealPolicy } from './primary/sealer.ts';
 export type { SealPolicy } from './primary/sealer.ts';
 export { StalenessEstimator } from './staleness.ts';

@@ -21,6 +21,20 @@ describe('wal codec', () => {
     expect(decodeWalEntry(encodeWalEntry(entry))).toEqual(entry);
   });
 
+  it('round-trips a commit group member; refuses a group that does not name the entry', () => {
+    const group = {
+      id: 'g1',
+      members: [
+        { collection: 'c', generation: 'e5@2' },
+        { collection: 'img', generation: 'clip@2' },
+      ],
+    };
+    const entry = { op: 'activate' as const, collection: 'c', generation: 'e5@2', group };
+    expect(decodeWalEntry(encodeWalEntry(entry))).toEqual(entry);
+    const stray = { ...entry, generation: 'other@1' };
+    expect(() => decodeWalEntry(encodeWalEntry(stray))).toThrow(/name its own entry/);
+  });
+
   it('round-trips a delete', () => {
     const entry = { op: 'delete' as const, collection: 'c', generation: 'g', ids: ['x', 'y'] };
     expect(decodeWalEntry(encodeWalEntry(entry))).toEqual(entry);

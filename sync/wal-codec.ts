@@ -12,7 +12,18 @@ export type WalEntry =
    * transaction that stores the entry in its WAL log, so "has applied this seq" is exactly
    * "serves the new generation as active".
    */
-  | { op: 'activate'; collection: string; generation: string };
+  | { op: 'activate'; collection: string; generation: string; group?: CommitGroup };
+
+/**
+ * A commit group (issue 14): several collections activated together. The primary appends
+ * one activation entry per member, each naming every member; a replica flips the members
+ * it holds in the transaction that stores the last of their entries, so it shows all of
+ * them flipped or none.
+ */
+export interface CommitGroup {
+  id: string;
+  members: Array<{ collection: string; generation: string }>;
+}
 
 /** A WAL entry with its position: the JetStream stream sequence and commit time. */
 export type SeqWalEntry = WalEntry & { seq: number; time: number };
@@ -26,6 +37,7 @@ interface Head {
   dim: number;
   ids: string[];
   metadata?: Array<Metadata | null>;
+  group?: CommitGroup;
 }
 
 /**
@@ -46,6 +58,7 @@ export function encodeWalEntry(entry: WalEntry): Uint8Array {
     ids,
   };
   if (entry.op === 'upsert') head.metadata = entry.points.map((p) => p.metadata);
+  if (entry.op === 'activate' && entry.group) head.group = entry.group;
   const json = Buffer.from(JSON.stringify(head), 'utf8');
   const vecBytes = entry.op === 'upsert' ? ids.length * dim * 4 : 0;
   const out = Buffer.alloc(8 + json.length + vecBytes);
@@ -82,7 +95,25 @@ export function decodeWalEntry(bytes: Uint8Array): WalEntry {
     return bad('head is not JSON');
   }
   if (head.op === 'activate') {
-    return { op: 'activate', collection: head.collection, generation: head.generation };
+    const group = head.group;
+    if (group !== undefined) {
+      const ok =
+        typeof group.id === 'string' &&
+        Array.isArray(group.members) &&
+        group.members.every(
+          (m) => typeof m?.collection === 'string' && typeof m?.generation === 'string',
+        ) &&
+        group.members.some(
+          (m) => m.collection === head.collection && m.generation === head.generation,
+        );
+      if (!ok) bad('activation group must have an id and name its own entry among its members');
+    }
+    return {
+      op: 'activate',
+      collection: head.collection,
+      generation: head.generation,
+      ...(group ? { group } : {}),
+    };
   }
   if (head.op === 'delete') {
     return {

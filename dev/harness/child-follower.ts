@@ -12,7 +12,7 @@ export interface ChildFollowerConfig {
   dataDir: string;
   region: string;
   node: string;
-  crashAt?: { stage: string; version: number; chunk?: number };
+  crashAt?: { stage: string; version?: number; chunk?: number; seq?: number };
 }
 
 export interface ChildEvent {

@@ -7,7 +7,8 @@
  * before following the streams), `ready`, `stage`, `status`, `result`.
  * Reads JSON commands on stdin: `{cmd:"status"}`, `{cmd:"query", collection, vector, k}`.
  * With `crashAt`, it SIGKILLs itself at that apply stage of that manifest version
- * (`stage: "fetch-chunk"` with `chunk` kills after that chunk of the first segment fetched).
+ * (`stage: "fetch-chunk"` with `chunk` kills after that chunk of the first segment fetched;
+ * `stage: "wal"` with `seq` kills once a WAL batch reaching that seq is stored and applied).
  */
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
@@ -20,7 +21,7 @@ interface Config {
   dataDir: string;
   region: string;
   node: string;
-  crashAt?: { stage: string; version: number; chunk?: number };
+  crashAt?: { stage: string; version?: number; chunk?: number; seq?: number };
 }
 
 const cfg = JSON.parse(process.env.MERIDIAN_TEST_FOLLOWER ?? '{}') as Config;
@@ -35,8 +36,19 @@ await ensureStreams(link.jsm);
 /** What the replica holds; counts are read from each view after every write applied so far. */
 async function status() {
   await Promise.all(replica.views.all().map((s) => s.view.stats()));
+  const names = [...new Set(replica.views.all().map((s) => s.settings.name))];
   return {
     appliedSeq: replica.appliedSeq,
+    // The active generation of each collection, as the views serve it and as the catalog says.
+    activeServed: Object.fromEntries(
+      names.map((c) => [c, replica.served(c)?.generation.model ?? null]),
+    ),
+    activeInCatalog: Object.fromEntries(
+      names.map((c) => [
+        c,
+        catalog.listGenerations(c).find((g) => g.state === 'active')?.model ?? null,
+      ]),
+    ),
     builds: indexStats().builds,
     collections: replica.views.all().map((s) => {
       const m = catalog.appliedManifest(s.settings.name, s.generation.model);
@@ -66,6 +78,10 @@ const replica = new Replica({
     onStage: (stage, m) => {
       say('stage', { stage, version: m.version });
       if (cfg.crashAt && cfg.crashAt.stage === stage && cfg.crashAt.version === m.version) die();
+    },
+    afterWalBatch: (lastSeq) => {
+      const c = cfg.crashAt;
+      if (c && c.stage === 'wal' && c.seq !== undefined && lastSeq >= c.seq) die();
     },
     onFetchChunk: (_digest, index) => {
       const c = cfg.crashAt;

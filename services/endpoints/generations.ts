@@ -1,6 +1,6 @@
 import type { Hono } from 'hono';
 import type { Primary } from '../../sync/index.ts';
-import { ActivateGenerationBody, StageGenerationBody } from '../api.ts';
+import { ActivateGenerationBody, CutoverBody, StageGenerationBody } from '../api.ts';
 import { readJson } from '../http/app.ts';
 import { requireRole } from '../http/auth.ts';
 import type { KeyRing } from '../http/auth.ts';
@@ -44,6 +44,18 @@ export function generationRoutes(app: Hono, o: { primary: Primary; keys: KeyRing
       return c.json(done);
     },
   );
+
+  // A commit group: every region shows all of these flipped or none.
+  app.post('/v1/cutovers', requireRole(o.keys, 'admin'), async (c) => {
+    const body = parseBody(CutoverBody, await readJson(c.req));
+    for (const m of body.activate) assertCollectionName(m.collection);
+    const done = await o.primary.generations.activateGroup(body.activate, {
+      ...(body.policy ? { policy: body.policy } : {}),
+      ...(body.timeoutMs !== undefined ? { timeoutMs: body.timeoutMs } : {}),
+      ...(body.minCoverage !== undefined ? { minCoverage: body.minCoverage } : {}),
+    });
+    return c.json(done);
+  });
 
   app.delete(
     '/v1/collections/:name/generations/:model',

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Catalog, Generation } from '../../catalog/index.ts';
 import { publishCollectionDef } from '../catalog-stream.ts';
 import type { NatsLink } from '../connection.ts';
@@ -30,6 +31,32 @@ export interface RegionProgress {
   appliedSeq: number;
   /** WAL entries it still lacked of the fence (0 when it had reached it). */
   behind: number;
+}
+
+/** A generation an activation makes active, with what it replaces and where it lives. */
+interface ActivationTarget {
+  collection: string;
+  generation: Generation;
+  previous: string | null;
+  regions: readonly string[];
+}
+
+/** A commit group as committed: every member flipped with the group's last entry. */
+export interface GroupActivation {
+  group: string;
+  /** The seq of the group's last entry: a replica that applied it shows every member flipped. */
+  seq: number;
+  fence: number;
+  policy: ActivationPolicy;
+  regions: RegionProgress[];
+  members: Array<{
+    collection: string;
+    activated: string;
+    retired: string | null;
+    /** This member's entry (the group flips with the last one, `seq`). */
+    seq: number;
+    coverage: Coverage | null;
+  }>;
 }
 
 export interface Activation {
@@ -116,50 +143,9 @@ export class GenerationLifecycle {
     opts: ActivateOptions = {},
   ): Promise<Activation> {
     const policy = opts.policy ?? 'all';
-    const gens = this.generations(collection);
-    const target = gens.find((g) => g.model === model);
-    if (!target) {
-      throw new SyncError(
-        'unknown_collection',
-        `collection ${collection} has no generation ${model}`,
-        {
-          details: { collection, model, models: gens.map((g) => g.model) },
-        },
-      );
-    }
-    if (target.state === 'active') {
-      throw new SyncError(
-        'generation_conflict',
-        `generation ${model} of ${collection} is already active`,
-        {
-          details: { collection, model },
-        },
-      );
-    }
-    const previous = gens.find((g) => g.state === 'active')?.model ?? null;
-    const fence = this.o.committedSeq();
-    const settings = this.o.catalog.getCollection(collection)!;
-    const regions = settings.placement ?? this.o.regions;
-    const needed =
-      policy === 'all'
-        ? regions.length
-        : policy === 'quorum'
-          ? Math.floor(regions.length / 2) + 1
-          : 1;
-    const gate = await this.o.acks.gate(fence, regions, needed, opts.timeoutMs ?? 0);
-    const progress = regions.map((region) => {
-      const appliedSeq = region === this.o.region ? fence : (gate.applied.get(region) ?? 0);
-      return { region, appliedSeq, behind: Math.max(0, fence - appliedSeq) };
-    });
-    if (!gate.met) {
-      const behind = progress.filter((p) => p.behind > 0);
-      throw new SyncError(
-        'activation_blocked',
-        `activation of ${collection}/${model} (policy ${policy}) needs ${needed} of ${regions.length} regions at WAL seq ${fence}; behind: ${behind.map((p) => `${p.region} by ${p.behind}`).join(', ')}`,
-        { details: { collection, model, policy, fence, needed, regions: progress } },
-      );
-    }
-    const coverage = await this.checkCoverage(collection, target, opts.minCoverage ?? 1);
+    const target = this.resolve(collection, model);
+    const { fence, progress } = await this.gate([target], policy, opts.timeoutMs ?? 0);
+    const coverage = await this.checkCoverage(collection, target.generation, opts.minCoverage ?? 1);
     const seq = await this.o.commit({ op: 'activate', collection, generation: model });
     // The primary's catalog records the switch when its own WAL follower stores the entry;
     // the definition published after that carries the new states (for new replicas).
@@ -172,13 +158,147 @@ export class GenerationLifecycle {
     return {
       collection,
       activated: model,
-      retired: previous,
+      retired: target.previous,
       seq,
       fence,
       policy,
       regions: progress,
       coverage,
     };
+  }
+
+  /**
+   * A commit group (issue 14): activates several collections' generations so that every
+   * region shows all of them flipped or none. One gate over every region that holds a
+   * member, one coverage check per member, then one activation entry per member, each
+   * naming the whole group; a replica flips the members it holds with the last of their
+   * entries (see `CommitGroup`). The primary flips its own views once every entry is
+   * appended. A primary lost between the entries leaves a group no replica ever flips;
+   * the request failed, and retrying it is a new group.
+   */
+  async activateGroup(
+    members: ReadonlyArray<{ collection: string; model: string }>,
+    opts: ActivateOptions = {},
+  ): Promise<GroupActivation> {
+    const policy = opts.policy ?? 'all';
+    const targets = members.map((m) => this.resolve(m.collection, m.model));
+    const { fence, progress } = await this.gate(targets, policy, opts.timeoutMs ?? 0);
+    const coverage: Array<Coverage | null> = [];
+    for (const t of targets) {
+      coverage.push(await this.checkCoverage(t.collection, t.generation, opts.minCoverage ?? 1));
+    }
+    const group = {
+      id: randomUUID(),
+      members: targets.map((t) => ({ collection: t.collection, generation: t.generation.model })),
+    };
+    const seqs: number[] = [];
+    for (const m of group.members) {
+      seqs.push(await this.o.commit({ op: 'activate', ...m, group }));
+    }
+    for (const m of group.members) this.o.replica.views.activate(m.collection, m.generation);
+    const last = seqs[seqs.length - 1]!;
+    await this.o.replica.waitUntil(
+      () => this.o.replica.appliedSeq >= last,
+      30_000,
+      'the commit group',
+    );
+    for (const t of targets) await this.publish(t.collection);
+    return {
+      group: group.id,
+      seq: last,
+      fence,
+      policy,
+      regions: progress,
+      members: targets.map((t, i) => ({
+        collection: t.collection,
+        activated: t.generation.model,
+        retired: t.previous,
+        seq: seqs[i]!,
+        coverage: coverage[i] ?? null,
+      })),
+    };
+  }
+
+  /** The generation to activate, checked: it exists and is not active already. */
+  private resolve(collection: string, model: string): ActivationTarget {
+    const gens = this.generations(collection);
+    const generation = gens.find((g) => g.model === model);
+    if (!generation) {
+      throw new SyncError(
+        'unknown_collection',
+        `collection ${collection} has no generation ${model}`,
+        {
+          details: { collection, model, models: gens.map((g) => g.model) },
+        },
+      );
+    }
+    if (generation.state === 'active') {
+      throw new SyncError(
+        'generation_conflict',
+        `generation ${model} of ${collection} is already active`,
+        {
+          details: { collection, model },
+        },
+      );
+    }
+    const settings = this.o.catalog.getCollection(collection)!;
+    return {
+      collection,
+      generation,
+      previous: gens.find((g) => g.state === 'active')?.model ?? null,
+      regions: settings.placement ?? this.o.regions,
+    };
+  }
+
+  /**
+   * Waits until the regions the policy names (among every region holding a target) have
+   * applied the WAL up to the fence: the last commit when it was asked, so every write to
+   * the new generations made before the request. Refused with `activation_blocked` (409,
+   * naming each region behind) when that is not so within `timeoutMs`.
+   */
+  private async gate(
+    targets: readonly ActivationTarget[],
+    policy: ActivationPolicy,
+    timeoutMs: number,
+  ): Promise<{ fence: number; progress: RegionProgress[] }> {
+    const fence = this.o.committedSeq();
+    const regions = [...new Set(targets.flatMap((t) => t.regions))];
+    const needed =
+      policy === 'all'
+        ? regions.length
+        : policy === 'quorum'
+          ? Math.floor(regions.length / 2) + 1
+          : 1;
+    const gate = await this.o.acks.gate(fence, regions, needed, timeoutMs);
+    const progress = regions.map((region) => {
+      const appliedSeq = region === this.o.region ? fence : (gate.applied.get(region) ?? 0);
+      return { region, appliedSeq, behind: Math.max(0, fence - appliedSeq) };
+    });
+    if (!gate.met) {
+      const behind = progress.filter((p) => p.behind > 0);
+      const what = targets.map((t) => `${t.collection}/${t.generation.model}`).join(', ');
+      throw new SyncError(
+        'activation_blocked',
+        `activation of ${what} (policy ${policy}) needs ${needed} of ${regions.length} regions at WAL seq ${fence}; behind: ${behind.map((p) => `${p.region} by ${p.behind}`).join(', ')}`,
+        {
+          details: {
+            ...(targets.length === 1
+              ? { collection: targets[0]!.collection, model: targets[0]!.generation.model }
+              : {
+                  members: targets.map((t) => ({
+                    collection: t.collection,
+                    model: t.generation.model,
+                  })),
+                }),
+            policy,
+            fence,
+            needed,
+            regions: progress,
+          },
+        },
+      );
+    }
+    return { fence, progress };
   }
 
   /**

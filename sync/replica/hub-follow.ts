@@ -64,11 +64,12 @@ export class HubFollow implements Follow {
       legacyDurable: `replica_${ctx.region}_${ctx.node}`,
       startSeq,
       apply: (entries) => ctx.applyWal(entries),
-      keeps: (e) => ctx.keeps(e.collection),
+      keeps: (collection) => ctx.keeps(collection),
       awaitDefinition: (c, g, seq) => ctx.awaitDefinition(c, g, seq),
       onPosition: (seq, commitTime) => {
         this.at = { seq, commitTime };
         ctx.walStored();
+        ctx.hooks?.afterWalBatch?.(seq);
       },
       onError: (err) => ctx.walFailed(err),
       ...(ctx.hooks?.beforeWalBatch ? { beforeBatch: ctx.hooks.beforeWalBatch } : {}),

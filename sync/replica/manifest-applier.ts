@@ -35,6 +35,8 @@ export interface ApplyHooksOptions {
   onStage?: (stage: ApplyStage, manifest: Manifest) => void | Promise<void>;
   /** Called before each batch of WAL entries is stored and applied (tests slow a replica with it). */
   beforeWalBatch?: (entries: number) => void | Promise<void>;
+  /** Called once a batch of WAL entries is stored and applied, with its last seq (crash tests). */
+  afterWalBatch?: (lastSeq: number) => void;
   /** Called after each segment chunk is written during `fetch`. */
   onFetchChunk?: (digest: string, index: number, count: number) => void | Promise<void>;
 }

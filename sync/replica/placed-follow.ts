@@ -151,11 +151,12 @@ export class PlacedFollow implements Follow {
       legacyDurable: `replica_${ctx.region}_${ctx.node}__${collection}`,
       startSeq,
       apply: (entries) => ctx.applyWal(entries),
-      keeps: (e) => ctx.keeps(e.collection),
+      keeps: (collection) => ctx.keeps(collection),
       awaitDefinition: (c, g, seq) => ctx.awaitDefinition(c, g, seq),
       onPosition: (seq) => {
         this.placed.advance(collection, seq);
         ctx.walStored();
+        ctx.hooks?.afterWalBatch?.(seq);
       },
       onError: (err) => ctx.walFailed(err, { collection }),
       ...(ctx.hooks?.beforeWalBatch ? { beforeBatch: ctx.hooks.beforeWalBatch } : {}),

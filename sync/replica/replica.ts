@@ -302,6 +302,22 @@ export class Replica {
   /** Applies WAL entries to the served views (also used by the primary for its own writes). */
   applyWal(entries: readonly SeqWalEntry[]): void {
     this.writes.apply(entries);
+    for (const e of entries) {
+      if (e.op === 'activate' && e.group) this.followGroup(e.group.members);
+    }
+  }
+
+  /**
+   * A commit group's entry was stored: the catalog flipped every member this node holds
+   * with the last of their entries, or none yet. The views follow it, and only forward to
+   * the group's generations (a member entry delivered again after a later activation, or
+   * before the group is complete, changes nothing).
+   */
+  private followGroup(members: ReadonlyArray<{ collection: string; generation: string }>): void {
+    for (const m of members) {
+      const active = this.o.catalog.listGenerations(m.collection).find((g) => g.state === 'active');
+      if (active?.model === m.generation) this.views.activate(m.collection, m.generation);
+    }
   }
 
   /**

@@ -17,7 +17,8 @@ export class ViewWrites {
     for (const e of entries) {
       if (this.own.size > 0 && this.own.delete(e.seq)) continue;
       if (e.op === 'activate') {
-        this.views.activate(e.collection, e.generation);
+        // A commit group's member flips with the whole group (Replica.applyWal), not alone.
+        if (!e.group) this.views.activate(e.collection, e.generation);
         continue;
       }
       const served = this.views.get(e.collection, e.generation);

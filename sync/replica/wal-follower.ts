@@ -32,7 +32,7 @@ export interface WalFollowerOptions {
    */
   apply: (entries: SeqWalEntry[]) => void;
   /** Whether this replica keeps an entry (placement); skipped entries still advance the position. */
-  keeps: (entry: SeqWalEntry) => boolean;
+  keeps: (collection: string) => boolean;
   /**
    * Resolves when the collection generation's definition is known, so its entries can be
    * applied (or rejects when the follower stops). Entries must never be skipped for want of
@@ -164,6 +164,7 @@ export class WalFollower {
       generation: string;
       payload: Uint8Array;
       activates?: boolean;
+      group?: { id: string; held: Array<{ collection: string; generation: string }> };
     }> = [];
     for (const m of batch) {
       let entry: SeqWalEntry;
@@ -184,7 +185,7 @@ export class WalFollower {
       }
       // An entry of a generation dropped since is skipped, as one not kept here is.
       if (!(await this.o.awaitDefinition(entry.collection, entry.generation, entry.seq))) continue;
-      if (!this.o.keeps(entry)) continue;
+      if (!this.o.keeps(entry.collection)) continue;
       entries.push(entry);
       stored.push({
         seq: entry.seq,
@@ -192,6 +193,15 @@ export class WalFollower {
         generation: entry.generation,
         payload: m.data,
         ...(entry.op === 'activate' ? { activates: true } : {}),
+        // A commit group flips together the members this node holds (the others it never sees).
+        ...(entry.op === 'activate' && entry.group
+          ? {
+              group: {
+                id: entry.group.id,
+                held: entry.group.members.filter((m) => this.o.keeps(m.collection)),
+              },
+            }
+          : {}),
       });
     }
     if (stored.length > 0) this.o.catalog.appendWal(stored);
