@@ -6,6 +6,7 @@ import { request } from './transport.ts';
 import type { RequestSpec, TransportOptions } from './transport.ts';
 import type {
   Activation,
+  GroupActivation,
   CollectionInfo,
   CollectionSettings,
   CreateCollectionInput,
@@ -218,6 +219,23 @@ export class MeridianClient {
       method: 'POST',
       path: `/v1/collections/${enc(collection)}/generations/${enc(model)}/activate`,
       body: { json: opts },
+      retry: false,
+    });
+  }
+
+  /**
+   * `POST /v1/cutovers` (admin): a commit group — activates a generation in each of several
+   * collections so that every region shows all of them flipped or none (the image and text
+   * embeddings of the same assets). Same gate and `minCoverage` as {@link activateGeneration}.
+   */
+  async cutover(
+    activate: Array<{ collection: string; model: string }>,
+    opts: { policy?: 'all' | 'quorum' | 'primary'; timeoutMs?: number; minCoverage?: number } = {},
+  ): Promise<GroupActivation> {
+    return this.send<GroupActivation>({
+      method: 'POST',
+      path: '/v1/cutovers',
+      body: { json: { activate, ...opts } },
       retry: false,
     });
   }

@@ -15,7 +15,7 @@ export type {
 } from '../services/index.ts';
 
 /** The answer of an activation (a wire shape of the primary's). */
-export type { Activation } from '../sync/index.ts';
+export type { Activation, GroupActivation } from '../sync/index.ts';
 
 /** Options of {@link MeridianClient}. */
 export interface MeridianClientOptions {

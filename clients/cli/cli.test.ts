@@ -286,6 +286,33 @@ describe('meridian CLI', () => {
     expect(bad.code).toBe(2);
   });
 
+  it('flips two collections together with generations cutover', async () => {
+    for (const c of ['cg1', 'cg2']) {
+      const put = await http(`${fx.cluster.node('p1').url}/v1/collections/${c}`, 'PUT', {
+        dim: 3,
+        metric: 'l2',
+        model: 'a@1',
+      });
+      expect(put.status).toBe(201);
+      const staged = await meridian('generations', 'stage', '-c', c, '-m', 'b@2', '--dim', '3');
+      expect(staged.code, staged.stderr).toBe(0);
+    }
+    const bad = await meridian('generations', 'cutover', 'cg1');
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining('COLLECTION=MODEL')]);
+    const done = await meridian(
+      'generations',
+      'cutover',
+      'cg1=b@2',
+      'cg2=b@2',
+      '--policy',
+      'primary',
+    );
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stdout).toMatch(
+      /^cg1: b@2 is active \(a@1 retired\)\ncg2: b@2 is active \(a@1 retired\)\nflipped together from WAL seq \d+ \(group [0-9a-f-]+\)\n$/,
+    );
+  });
+
   it('prints the regions table', async () => {
     const s = await meridian('status');
     expect(s.code, s.stderr).toBe(0);

@@ -22,7 +22,7 @@ const OPTIONS = {
   'min-coverage': { type: 'string' },
   json: { type: 'boolean' },
 } as const;
-const ACTIONS = ['list', 'stage', 'activate', 'drop'] as const;
+const ACTIONS = ['list', 'stage', 'activate', 'drop', 'cutover'] as const;
 
 /**
  * `meridian generations list|stage|activate|drop`: the embedding-model generations of a
@@ -42,6 +42,9 @@ export const generationsCommand: Command = {
       --timeout-ms MS               how long to wait for them (default 30000)
       --min-coverage R              share of the active ids M must hold (0-1, default 1)
   drop --model M             drop a staging or retired generation
+  cutover C=M [C=M ...]      a commit group: activate model M of each collection C so
+                             that every region shows all of them flipped or none
+                             (no --collection; same --policy, --timeout-ms, --min-coverage)
 
 Options:
   -c, --collection C
@@ -50,7 +53,7 @@ Options:
 ${CONNECTION_HELP}`,
 
   async run(argv, ctx) {
-    const { flags, positionals } = parseFlags(NAME, argv, OPTIONS, 1);
+    const { flags, positionals } = parseFlags(NAME, argv, OPTIONS, 65);
     if (flags.help) {
       ctx.stdout.write(`${this.help}\n`);
       return 0;
@@ -62,10 +65,45 @@ ${CONNECTION_HELP}`,
         NAME,
       );
     }
-    const collection = requiredFlag(NAME, flags, 'collection');
-    const client = clientFrom(NAME, flags, ctx);
+    if (action !== 'cutover' && positionals.length > 1) {
+      throw new UsageError(`unexpected argument: ${positionals.slice(1).join(' ')}`, NAME);
+    }
     const print = (answer: unknown, text: string) =>
       ctx.stdout.write(flags.json ? `${JSON.stringify(answer, null, 2)}\n` : text);
+    const gate = () => {
+      const policy = choiceFlag(NAME, flags, 'policy', ['all', 'quorum', 'primary'] as const);
+      const timeoutMs = intFlag(NAME, flags, 'timeout-ms', {
+        min: 0,
+        max: 600_000,
+        fallback: 30_000,
+      });
+      const minCoverage = ratioFlag(stringFlag(flags, 'min-coverage'));
+      return {
+        ...(policy ? { policy } : {}),
+        timeoutMs,
+        ...(minCoverage !== undefined ? { minCoverage } : {}),
+      };
+    };
+    if (action === 'cutover') {
+      const members = positionals.slice(1).map(member);
+      if (members.length === 0)
+        throw new UsageError('cutover needs at least one COLLECTION=MODEL', NAME);
+      const client = clientFrom(NAME, flags, ctx);
+      const done = await client.cutover(members, gate());
+      print(
+        done,
+        done.members
+          .map(
+            (m) =>
+              `${m.collection}: ${m.activated} is active` +
+              (m.retired ? ` (${m.retired} retired)` : ''),
+          )
+          .join('\n') + `\nflipped together from WAL seq ${done.seq} (group ${done.group})\n`,
+      );
+      return 0;
+    }
+    const collection = requiredFlag(NAME, flags, 'collection');
+    const client = clientFrom(NAME, flags, ctx);
     if (action === 'list') {
       const info = await client.getCollection(collection);
       if (!info) throw new UsageError(`no collection named ${collection}`, NAME);
@@ -98,18 +136,7 @@ ${CONNECTION_HELP}`,
       print({ collection, dropped: model }, `dropped ${collection}/${model}\n`);
       return 0;
     }
-    const policy = choiceFlag(NAME, flags, 'policy', ['all', 'quorum', 'primary'] as const);
-    const timeoutMs = intFlag(NAME, flags, 'timeout-ms', {
-      min: 0,
-      max: 600_000,
-      fallback: 30_000,
-    });
-    const minCoverage = ratioFlag(stringFlag(flags, 'min-coverage'));
-    const done = await client.activateGeneration(collection, model, {
-      ...(policy ? { policy } : {}),
-      timeoutMs,
-      ...(minCoverage !== undefined ? { minCoverage } : {}),
-    });
+    const done = await client.activateGeneration(collection, model, gate());
     print(
       done,
       `${collection}: ${done.activated} is active from WAL seq ${done.seq}` +
@@ -126,4 +153,12 @@ function ratioFlag(raw: string | undefined): number | undefined {
   if (raw.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1)
     throw new UsageError(`--min-coverage must be a number from 0 to 1, got ${raw}`, NAME);
   return n;
+}
+
+/** `COLLECTION=MODEL` of a cutover. */
+function member(arg: string): { collection: string; model: string } {
+  const at = arg.indexOf('=');
+  if (at <= 0 || at === arg.length - 1)
+    throw new UsageError(`expected COLLECTION=MODEL, got ${arg}`, NAME);
+  return { collection: arg.slice(0, at), model: arg.slice(at + 1) };
 }
