@@ -232,7 +232,10 @@ export interface ReplicaView {
   versions: Array<{
     collection: string;
     generation: string;
+    /** active, staging or retired on that replica (issue 14); null from an older node. */
+    state: 'active' | 'staging' | 'retired' | null;
     version: number;
+    points: number;
     error: string | null;
   }>;
 }

@@ -26,6 +26,8 @@ export interface ReplicaCollectionState {
   coversSeq: number;
   /** Points served (segments and memtable). */
   points: number;
+  /** The generation's state on this replica: active, staging or retired (issue 14). */
+  state?: Generation['state'];
   /** The last manifest that failed to apply, and why; null when the last attempt succeeded. */
   error: { version: number; message: string; at: string } | null;
 }

@@ -13,6 +13,7 @@ import {
 } from '../../dev/harness/services.ts';
 import { useServiceCluster } from '../../test/harness/service-fixture.ts';
 import { makeTempDir } from '../../dev/harness/tmp.ts';
+import { waitFor } from '../../dev/harness/wait-for.ts';
 import type { TempDir } from '../../dev/harness/tmp.ts';
 
 const BIN = fileURLToPath(new URL('./bin.mjs', import.meta.url));
@@ -322,6 +323,14 @@ describe('meridian CLI', () => {
     );
     expect(s.stdout).toMatch(/us-east +p1 +primary +yes/);
     expect(s.stdout).toMatch(/eu-west +f1 +follower /);
+    // Per collection generation: its state when not active, version and points.
+    await waitFor(
+      async () => /cg1:a@1 \[retired\] v\d+ 0 pts/.test((await meridian('status')).stdout),
+      {
+        message: 'the status shows the retired generation of cg1',
+      },
+    );
+    expect((await meridian('status')).stdout).toMatch(/cg1:b@2 v\d+ 0 pts/);
   });
 
   it('exits 2 with a clear message on an unknown flag, and 1 on a refused key', async () => {

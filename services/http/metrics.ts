@@ -8,8 +8,9 @@ export class ServiceMetrics {
   readonly registry = new Registry();
   readonly queryLatency: Histogram<'level' | 'region' | 'outcome'>;
   readonly requests: Counter<'route' | 'status'>;
-  readonly lagMs: Gauge<'collection' | 'region' | 'node'>;
-  readonly lagVersions: Gauge<'collection' | 'region' | 'node'>;
+  readonly lagMs: Gauge<'collection' | 'generation' | 'region' | 'node'>;
+  readonly lagVersions: Gauge<'collection' | 'generation' | 'region' | 'node'>;
+  readonly replicaGeneration: Gauge<'collection' | 'generation' | 'state' | 'region' | 'node' | 'kind'>;
   readonly applyDuration: Histogram<'collection'>;
   readonly walSeq: Gauge<'kind'>;
   readonly searchThreads: Gauge<'state'>;
@@ -37,14 +38,20 @@ export class ServiceMetrics {
     });
     this.lagMs = new Gauge({
       name: 'meridian_replication_lag_ms',
-      help: 'Replication lag in ms (staleness) per collection and replica',
-      labelNames: ['collection', 'region', 'node'],
+      help: 'Replication lag in ms (staleness) per collection generation and replica',
+      labelNames: ['collection', 'generation', 'region', 'node'],
       registers,
     });
     this.lagVersions = new Gauge({
       name: 'meridian_replication_lag_versions',
-      help: 'Manifest versions a replica is behind the newest published',
-      labelNames: ['collection', 'region', 'node'],
+      help: 'Manifest versions a replica is behind the newest any replica holds, per collection generation',
+      labelNames: ['collection', 'generation', 'region', 'node'],
+      registers,
+    });
+    this.replicaGeneration = new Gauge({
+      name: 'meridian_replica_generation',
+      help: 'Each replica per collection generation, from its heartbeat: kind=points (served) or kind=version (applied manifest); state is active, staging or retired',
+      labelNames: ['collection', 'generation', 'state', 'region', 'node', 'kind'],
       registers,
     });
     this.applyDuration = new Histogram({

@@ -33,22 +33,30 @@ export class Gauges {
     }
     if (primary) this.sealerEvents(primary);
     const replicas = state.all();
+    // Versions are counted per generation: each has its own manifest sequence.
+    const key = (c: { collection: string; generation: string }) =>
+      `${c.collection}\u0000${c.generation}`;
     const newest = new Map<string, number>();
     for (const r of replicas) {
       for (const c of r.heartbeat.collections) {
-        newest.set(c.collection, Math.max(newest.get(c.collection) ?? -Infinity, c.version));
+        newest.set(key(c), Math.max(newest.get(key(c)) ?? -Infinity, c.version));
       }
     }
+    metrics.replicaGeneration.reset(); // a dropped generation or a lost replica disappears
     for (const r of replicas) {
       const s = state.staleness.stalenessMs(r.appliedSeq);
       for (const c of r.heartbeat.collections) {
         const labels = {
           collection: c.collection,
+          generation: c.generation,
           region: r.heartbeat.region,
           node: r.heartbeat.node,
         };
         metrics.lagMs.set(labels, Number.isFinite(s) ? s : -1);
-        metrics.lagVersions.set(labels, newest.get(c.collection)! - c.version);
+        metrics.lagVersions.set(labels, newest.get(key(c))! - c.version);
+        const g = { ...labels, state: c.state ?? 'unknown' };
+        metrics.replicaGeneration.set({ ...g, kind: 'points' }, c.points);
+        metrics.replicaGeneration.set({ ...g, kind: 'version' }, c.version);
       }
     }
   }

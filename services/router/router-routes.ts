@@ -122,7 +122,9 @@ export function routerRoutes(app: Hono, o: RouterRoutesOptions): void {
           versions: r.heartbeat.collections.map((x) => ({
             collection: x.collection,
             generation: x.generation,
+            state: x.state ?? null,
             version: x.version,
+            points: x.points,
             error: x.error?.message ?? null,
           })),
         };

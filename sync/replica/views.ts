@@ -131,6 +131,7 @@ export class ServedViews {
       version: s.version,
       coversSeq: s.view.coversSeq,
       points: s.view.lastStats.points,
+      state: s.generation.state,
       error: s.error,
     }));
   }

@@ -81,7 +81,11 @@ describe('router hedging and metrics', () => {
     );
     const fm = await (await fetch(`${fx.cluster.node('fa').url}/metrics`)).text();
     expect(fm).toMatch(/meridian_wal_seq\{[^}]*kind="applied"/);
-    expect(fm).toMatch(/meridian_replication_lag_ms\{[^}]*collection="h"/);
+    expect(fm).toMatch(/meridian_replication_lag_ms\{[^}]*collection="h",generation="[^"]+"/);
+    // Each replica's generations, from heartbeats: points served and applied version.
+    expect(fm).toMatch(
+      /meridian_replica_generation\{[^}]*collection="h"[^}]*node="fa",state="active",kind="points"[^}]*\} \d+/,
+    );
     // Its searches ran on its search thread (the default), which is still serving.
     expect(fm).toMatch(/meridian_search_threads\{[^}]*state="serving"[^}]*\} 1/);
   });

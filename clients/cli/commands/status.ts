@@ -13,7 +13,8 @@ export const statusCommand: Command = {
   help: `Usage: meridian status [--url URL] [--key KEY] [--json]
 
 Asks a router for GET /v1/regions and prints one row per replica: region, node, role,
-healthy, RTT ms, appliedSeq, staleness ms, and the collection versions it serves.
+healthy, RTT ms, appliedSeq, staleness ms, and per collection generation it serves: its
+state when not active (staging, retired), applied manifest version and points.
 
 Options:
   --json           print the raw JSON answer
@@ -49,7 +50,12 @@ function render(res: RegionsResponse): string {
       // -1 on the wire: the primary has been silent, staleness is unbounded
       r.stalenessMs < 0 ? '∞' : r.stalenessMs,
       r.versions
-        .map((v) => `${v.collection}:${v.generation} v${v.version}${v.error ? ' (error)' : ''}`)
+        .map(
+          (v) =>
+            `${v.collection}:${v.generation}` +
+            (v.state && v.state !== 'active' ? ` [${v.state}]` : '') +
+            ` v${v.version} ${v.points} pts${v.error ? ' (error)' : ''}`,
+        )
         .join(', ') || null,
     ]);
   return (
