@@ -50,7 +50,10 @@ export const ActivateGenerationBody = z.strictObject({
   timeoutMs: z.number().int().min(0).max(600_000).optional(),
   /** The share of the active generation's ids the new one must hold (default 1). */
   minCoverage: z.number().min(0).max(1).optional(),
+  /** Answer 202 at once and follow it at `GET /v1/activations/:id`. */
+  async: z.boolean().optional(),
 });
+
 /** `POST /v1/cutovers`: a commit group, several collections flipped together (issue 14). */
 export const CutoverBody = z.strictObject({
   activate: z
@@ -64,6 +67,7 @@ export const CutoverBody = z.strictObject({
   policy: z.enum(['all', 'quorum', 'primary']).optional(),
   timeoutMs: z.number().int().min(0).max(600_000).optional(),
   minCoverage: z.number().min(0).max(1).optional(),
+  async: z.boolean().optional(),
 });
 export type CutoverBody = z.infer<typeof CutoverBody>;
 

@@ -31,8 +31,10 @@ export { coverageOf } from './replica/coverage.ts';
 export type { Coverage } from './replica/coverage.ts';
 export { Primary } from './primary/primary.ts';
 export type { PrimaryOptions, AppendOptions, WriteResult } from './primary/primary.ts';
+export type { ActivationStatus, RegionWait } from './primary/activation-tasks.ts';
 export type {
   Activation,
+  ActivateOptions,
   ActivationPolicy,
   GroupActivation,
   RegionProgress,

@@ -1,5 +1,5 @@
-import type { Hono } from 'hono';
-import type { Primary } from '../../sync/index.ts';
+import type { Context, Hono } from 'hono';
+import type { ActivateOptions, ActivationPolicy, Primary } from '../../sync/index.ts';
 import { ActivateGenerationBody, CutoverBody, StageGenerationBody } from '../api.ts';
 import { readJson } from '../http/app.ts';
 import { requireRole } from '../http/auth.ts';
@@ -36,12 +36,17 @@ export function generationRoutes(app: Hono, o: { primary: Primary; keys: KeyRing
       // No body at all is the defaults (policy all, no wait).
       const empty = (c.req.header('content-length') ?? '') === '0';
       const body = parseBody(ActivateGenerationBody, empty ? {} : await readJson(c.req));
-      const done = await o.primary.generations.activate(name, c.req.param('model'), {
-        ...(body.policy ? { policy: body.policy } : {}),
-        ...(body.timeoutMs !== undefined ? { timeoutMs: body.timeoutMs } : {}),
-        ...(body.minCoverage !== undefined ? { minCoverage: body.minCoverage } : {}),
-      });
-      return c.json(done);
+      const model = c.req.param('model');
+      const g = o.primary.generations;
+      const opts = gateOptions(body);
+      if (body.async) {
+        g.preflight([{ collection: name, model }]);
+        return accepted(
+          c,
+          g.tasks.start((more) => g.activate(name, model, { ...opts, ...more })),
+        );
+      }
+      return c.json(await g.activate(name, model, opts));
     },
   );
 
@@ -49,12 +54,28 @@ export function generationRoutes(app: Hono, o: { primary: Primary; keys: KeyRing
   app.post('/v1/cutovers', requireRole(o.keys, 'admin'), async (c) => {
     const body = parseBody(CutoverBody, await readJson(c.req));
     for (const m of body.activate) assertCollectionName(m.collection);
-    const done = await o.primary.generations.activateGroup(body.activate, {
-      ...(body.policy ? { policy: body.policy } : {}),
-      ...(body.timeoutMs !== undefined ? { timeoutMs: body.timeoutMs } : {}),
-      ...(body.minCoverage !== undefined ? { minCoverage: body.minCoverage } : {}),
-    });
-    return c.json(done);
+    const g = o.primary.generations;
+    const opts = gateOptions(body);
+    if (body.async) {
+      g.preflight(body.activate);
+      return accepted(
+        c,
+        g.tasks.start((more) => g.activateGroup(body.activate, { ...opts, ...more })),
+      );
+    }
+    return c.json(await g.activateGroup(body.activate, opts));
+  });
+
+  // An activation that answered 202: every region's progress to the fence, then the outcome.
+  app.get('/v1/activations/:id', requireRole(o.keys, 'admin'), (c) => {
+    const status = o.primary.generations.tasks.status(c.req.param('id'));
+    if (!status) {
+      throw new ApiError(
+        'not_found',
+        `no activation ${c.req.param('id')} on this primary (finished ones are kept 15 minutes)`,
+      );
+    }
+    return c.json(status);
   });
 
   app.delete(
@@ -67,4 +88,21 @@ export function generationRoutes(app: Hono, o: { primary: Primary; keys: KeyRing
       return c.json({ collection: name, dropped: model });
     },
   );
+}
+
+function gateOptions(body: {
+  policy?: ActivationPolicy;
+  timeoutMs?: number;
+  minCoverage?: number;
+}): ActivateOptions {
+  return {
+    ...(body.policy ? { policy: body.policy } : {}),
+    ...(body.timeoutMs !== undefined ? { timeoutMs: body.timeoutMs } : {}),
+    ...(body.minCoverage !== undefined ? { minCoverage: body.minCoverage } : {}),
+  };
+}
+
+/** 202: the activation runs on; `href` follows it. */
+function accepted(c: Context, id: string) {
+  return c.json({ activation: id, state: 'waiting', href: `/v1/activations/${id}` }, 202);
 }

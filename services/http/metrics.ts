@@ -10,7 +10,9 @@ export class ServiceMetrics {
   readonly requests: Counter<'route' | 'status'>;
   readonly lagMs: Gauge<'collection' | 'generation' | 'region' | 'node'>;
   readonly lagVersions: Gauge<'collection' | 'generation' | 'region' | 'node'>;
-  readonly replicaGeneration: Gauge<'collection' | 'generation' | 'state' | 'region' | 'node' | 'kind'>;
+  readonly replicaGeneration: Gauge<
+    'collection' | 'generation' | 'state' | 'region' | 'node' | 'kind'
+  >;
   readonly applyDuration: Histogram<'collection'>;
   readonly walSeq: Gauge<'kind'>;
   readonly searchThreads: Gauge<'state'>;

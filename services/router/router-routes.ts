@@ -67,6 +67,7 @@ export function routerRoutes(app: Hono, o: RouterRoutesOptions): void {
     toPrimary(c),
   );
   app.post('/v1/cutovers', requireRole(o.keys, 'admin'), (c) => toPrimary(c));
+  app.get('/v1/activations/:id', requireRole(o.keys, 'admin'), (c) => toPrimary(c));
   if (!o.localReads) {
     app.get('/v1/collections', requireRole(o.keys, 'read'), (c) => toPrimary(c));
     app.get('/v1/collections/:name', requireRole(o.keys, 'read'), (c) => toPrimary(c));

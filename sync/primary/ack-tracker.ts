@@ -47,6 +47,11 @@ export class AckTracker {
     for (const w of [...this.waiters]) if (w.check()) this.waiters.delete(w);
   }
 
+  /** How far `region` is known to have applied the WAL (0 when not heard yet). */
+  position(region: string): number {
+    return region === this.o.region ? Infinity : (this.applied.get(region) ?? 0);
+  }
+
   appliedRegions(seq: number): string[] {
     return [...this.applied.entries()]
       .filter(([, s]) => s >= seq)

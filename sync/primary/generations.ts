@@ -7,6 +7,7 @@ import { applyCollectionDef } from '../replica/collection-def.ts';
 import type { Replica } from '../replica/replica.ts';
 import type { WalEntry } from '../wal-codec.ts';
 import type { AckTracker } from './ack-tracker.ts';
+import { ActivationTasks } from './activation-tasks.ts';
 import { coverageOf } from '../replica/coverage.ts';
 import type { Coverage } from '../replica/coverage.ts';
 
@@ -23,6 +24,8 @@ export interface ActivateOptions {
    * retired generation, which was complete when it was active.
    */
   minCoverage?: number;
+  /** Told the fence and the regions once they are taken (an activation followed in the background). */
+  onFence?: (fence: number, regions: readonly string[]) => void;
 }
 
 /** One region of the gate, as it stood when the activation committed or was refused. */
@@ -83,6 +86,11 @@ export interface Activation {
  * the primary's own catalog has it.
  */
 export class GenerationLifecycle {
+  /** Activations that answered 202 and run on; followed by id. */
+  readonly tasks: ActivationTasks;
+  /** Generations an activation is under way for (collection\0model → how many): not droppable. */
+  private readonly activating = new Map<string, number>();
+
   constructor(
     private readonly o: {
       link: NatsLink;
@@ -95,8 +103,20 @@ export class GenerationLifecycle {
       committedSeq: () => number;
       /** Appends a control entry through the write path (lease checked); resolves with its seq. */
       commit: (entry: WalEntry) => Promise<number>;
+      /** Refuses new writes to a generation, waits for those in flight, then runs `then`. */
+      quiesce: (collection: string, model: string, then: () => Promise<void>) => Promise<void>;
     },
-  ) {}
+  ) {
+    this.tasks = new ActivationTasks(o.acks);
+  }
+
+  /**
+   * Checks that each member can be activated (it exists and is not active), as an
+   * activation would first: an activation followed in the background is refused at once.
+   */
+  preflight(members: ReadonlyArray<{ collection: string; model: string }>): void {
+    for (const m of members) this.resolve(m.collection, m.model);
+  }
 
   /**
    * Adds a staging generation beside the active one and publishes the definition. At most
@@ -144,7 +164,17 @@ export class GenerationLifecycle {
   ): Promise<Activation> {
     const policy = opts.policy ?? 'all';
     const target = this.resolve(collection, model);
-    const { fence, progress } = await this.gate([target], policy, opts.timeoutMs ?? 0);
+    return this.holding([target], () => this.activateOne(target, policy, opts));
+  }
+
+  private async activateOne(
+    target: ActivationTarget,
+    policy: ActivationPolicy,
+    opts: ActivateOptions,
+  ): Promise<Activation> {
+    const { collection } = target;
+    const model = target.generation.model;
+    const { fence, progress } = await this.gate([target], policy, opts);
     const coverage = await this.checkCoverage(collection, target.generation, opts.minCoverage ?? 1);
     const seq = await this.o.commit({ op: 'activate', collection, generation: model });
     // The primary's catalog records the switch when its own WAL follower stores the entry;
@@ -182,7 +212,15 @@ export class GenerationLifecycle {
   ): Promise<GroupActivation> {
     const policy = opts.policy ?? 'all';
     const targets = members.map((m) => this.resolve(m.collection, m.model));
-    const { fence, progress } = await this.gate(targets, policy, opts.timeoutMs ?? 0);
+    return this.holding(targets, () => this.activateAll(targets, policy, opts));
+  }
+
+  private async activateAll(
+    targets: readonly ActivationTarget[],
+    policy: ActivationPolicy,
+    opts: ActivateOptions,
+  ): Promise<GroupActivation> {
+    const { fence, progress } = await this.gate(targets, policy, opts);
     const coverage: Array<Coverage | null> = [];
     for (const t of targets) {
       coverage.push(await this.checkCoverage(t.collection, t.generation, opts.minCoverage ?? 1));
@@ -217,6 +255,28 @@ export class GenerationLifecycle {
         coverage: coverage[i] ?? null,
       })),
     };
+  }
+
+  /**
+   * Runs an activation with its targets marked as under way: a drop of one of them is
+   * refused meanwhile. An activation entry of a generation dropped before it would name a
+   * generation no replica can ever learn (its WAL followers would wait for its definition).
+   */
+  private async holding<R>(
+    targets: readonly ActivationTarget[],
+    run: () => Promise<R>,
+  ): Promise<R> {
+    const keys = targets.map((t) => `${t.collection}\u0000${t.generation.model}`);
+    for (const k of keys) this.activating.set(k, (this.activating.get(k) ?? 0) + 1);
+    try {
+      return await run();
+    } finally {
+      for (const k of keys) {
+        const n = (this.activating.get(k) ?? 1) - 1;
+        if (n <= 0) this.activating.delete(k);
+        else this.activating.set(k, n);
+      }
+    }
   }
 
   /** The generation to activate, checked: it exists and is not active already. */
@@ -259,10 +319,12 @@ export class GenerationLifecycle {
   private async gate(
     targets: readonly ActivationTarget[],
     policy: ActivationPolicy,
-    timeoutMs: number,
+    opts: ActivateOptions,
   ): Promise<{ fence: number; progress: RegionProgress[] }> {
     const fence = this.o.committedSeq();
     const regions = [...new Set(targets.flatMap((t) => t.regions))];
+    opts.onFence?.(fence, regions);
+    const timeoutMs = opts.timeoutMs ?? 0;
     const needed =
       policy === 'all'
         ? regions.length
@@ -336,6 +398,13 @@ export class GenerationLifecycle {
         },
       );
     }
+    if (this.activating.has(`${collection}\u0000${model}`)) {
+      throw new SyncError(
+        'generation_conflict',
+        `an activation of ${collection}/${model} is under way: wait for it (GET /v1/activations/:id) before dropping the generation`,
+        { details: { collection, model } },
+      );
+    }
     if (g.state === 'active') {
       throw new SyncError(
         'generation_conflict',
@@ -345,9 +414,14 @@ export class GenerationLifecycle {
         },
       );
     }
-    this.o.catalog.dropGeneration(collection, model);
-    this.o.replica.views.drop(collection, model);
-    await this.publish(collection);
+    // Writes to it already validated must land before the definition that drops it names
+    // its walSeq: an entry of a dropped generation above that seq would keep every WAL
+    // follower waiting for a definition that never comes.
+    await this.o.quiesce(collection, model, async () => {
+      this.o.catalog.dropGeneration(collection, model);
+      this.o.replica.views.drop(collection, model);
+      await this.publish(collection);
+    });
   }
 
   /** The generations that take writes: the active one and the staging one. */

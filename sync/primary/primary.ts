@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { until } from '../../lib/wait.ts';
 import { validatePoints } from '../../index/index.ts';
 import type { Point, PointInput } from '../../index/index.ts';
 import type {
@@ -97,6 +98,9 @@ export class Primary {
   private stopped = false;
   private readonly lease: PrimaryLease;
   private readonly sources = new SourceGuard();
+  /** Writes in flight per collection generation, and generations being dropped (no new writes). */
+  private readonly inflight = new Map<string, number>();
+  private readonly closing = new Set<string>();
   /** Embedding-model generations: stage, activate behind a gate, drop (issue 14). */
   readonly generations: GenerationLifecycle;
 
@@ -128,6 +132,7 @@ export class Primary {
       regions: opts.regions,
       committedSeq: () => this.beacon.position.seq,
       commit: (entry) => this.commitControl(entry),
+      quiesce: (collection, model, then) => this.quiesce(collection, model, then),
     });
     this.sealer = new Sealer({
       link: opts.link,
@@ -216,12 +221,25 @@ export class Primary {
   }
 
   /** Validates and appends an upsert; see {@link write}. */
-  upsert(
+  async upsert(
     collection: string,
     points: readonly PointInput[],
     opts: AppendOptions = {},
   ): Promise<WriteResult> {
-    const target = this.writeTarget(collection, opts.model);
+    const [target, release] = this.writeTarget(collection, opts.model);
+    try {
+      return await this.upsertTo(target, collection, points, opts);
+    } finally {
+      release();
+    }
+  }
+
+  private upsertTo(
+    target: ServedGeneration,
+    collection: string,
+    points: readonly PointInput[],
+    opts: AppendOptions,
+  ): Promise<WriteResult> {
     const valid = validatePoints(points, target.generation.dim);
     const entry: WalEntry = {
       op: 'upsert',
@@ -277,13 +295,14 @@ export class Primary {
     ids: readonly string[],
     opts: AppendOptions = {},
   ): Promise<WriteResult> {
-    const target = this.writeTarget(collection, opts.model);
+    const [target, release] = this.writeTarget(collection, opts.model);
     const end =
       target.generation.state === 'active' ? this.sources.begin(collection, ids) : () => {};
     try {
       return await this.deleteFrom(collection, ids, target, opts);
     } finally {
       end();
+      release();
     }
   }
 
@@ -302,12 +321,19 @@ export class Primary {
     if (!opts.model) {
       for (const g of this.generations.live(collection)) {
         if (g.model === target.generation.model) continue;
+        // A generation being dropped takes no more writes; its data goes with it.
+        if (this.closing.has(`${collection}\u0000${g.model}`)) continue;
         const other = this.target(collection, g.model);
         const { msgId: _msgId, ...rest } = opts;
-        await this.write(entry(g.model), other, {
-          ...rest,
-          ...(opts.msgId ? { msgId: `${opts.msgId}:${g.model}` } : {}),
-        });
+        const done = this.enter(collection, g.model);
+        try {
+          await this.write(entry(g.model), other, {
+            ...rest,
+            ...(opts.msgId ? { msgId: `${opts.msgId}:${g.model}` } : {}),
+          });
+        } finally {
+          done();
+        }
       }
     }
     return this.write(entry(target.generation.model), target, opts);
@@ -348,9 +374,58 @@ export class Primary {
     return this.sealer.compact(collection, t.generation.model);
   }
 
-  /** The generation a write goes to: a retired generation takes none (issue 14). */
-  private writeTarget(collection: string, model?: string): ServedGeneration {
+  /**
+   * Refuses new writes to a generation, waits until its writes in flight are appended,
+   * then runs `then` (a drop), and lets writes be tried again (they find no generation).
+   */
+  private async quiesce(
+    collection: string,
+    model: string,
+    then: () => Promise<void>,
+  ): Promise<void> {
+    const key = `${collection}\u0000${model}`;
+    this.closing.add(key);
+    try {
+      if (!(await until(() => !this.inflight.has(key), { timeoutMs: 30_000, pollMs: 5 }))) {
+        throw new SyncError(
+          'write_stalled',
+          `writes to ${collection}/${model} did not finish within 30 s: the generation was not dropped`,
+          { transient: true },
+        );
+      }
+      await then();
+    } finally {
+      this.closing.delete(key);
+    }
+  }
+
+  /** Counts a write to a generation in flight until the returned function is called. */
+  private enter(collection: string, model: string): () => void {
+    const key = `${collection}\u0000${model}`;
+    this.inflight.set(key, (this.inflight.get(key) ?? 0) + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const n = (this.inflight.get(key) ?? 1) - 1;
+      if (n <= 0) this.inflight.delete(key);
+      else this.inflight.set(key, n);
+    };
+  }
+
+  /**
+   * The generation a write goes to, counted in flight until the returned release is
+   * called: a retired generation, or one being dropped, takes none (issue 14).
+   */
+  private writeTarget(collection: string, model?: string): [ServedGeneration, () => void] {
     const target = this.target(collection, model);
+    if (this.closing.has(`${collection}\u0000${target.generation.model}`)) {
+      throw new SyncError(
+        'generation_conflict',
+        `generation ${target.generation.model} of ${collection} is being dropped`,
+        { details: { collection, model: target.generation.model } },
+      );
+    }
     if (target.generation.state === 'retired') {
       throw new SyncError(
         'generation_conflict',
@@ -358,7 +433,7 @@ export class Primary {
         { details: { collection, model: target.generation.model } },
       );
     }
-    return target;
+    return [target, this.enter(collection, target.generation.model)];
   }
 
   private target(collection: string, model?: string): ServedGeneration {

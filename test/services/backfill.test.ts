@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../../dev/harness/datasets.ts';
 import { http } from '../../dev/harness/services.ts';
+import { waitFor } from '../../dev/harness/wait-for.ts';
 import { useServiceCluster } from '../harness/service-fixture.ts';
 
 const fx = useServiceCluster(
@@ -237,5 +238,43 @@ describe('backfill: sourceSeq', () => {
     // The races were real: some backfill points were skipped as changed or deleted.
     expect(skipped).toBeGreaterThan(0);
     expect(inA.size).toBeGreaterThan(50);
+  });
+});
+
+describe('backfill: dropping a staging generation while it is written', () => {
+  it('writes in flight land before the drop or are refused; replication keeps going after it', async () => {
+    await create('dropr', [{ id: 'd0', vector: vA(0, 0) }]);
+    // Four writers keep writes to the staging generation in flight until the drop is done.
+    let dropping = true;
+    const statuses: number[] = [];
+    const writer = async (w: number) => {
+      for (let n = 0; dropping; n++) {
+        const points = Array.from({ length: 200 }, (_, i) => ({
+          id: `d${w}-${n}-${i}`,
+          vector: [w, i, 1, 1],
+        }));
+        statuses.push((await upsert('dropr', points, { model: B })).status);
+      }
+    };
+    const writers = [0, 1, 2, 3].map(writer);
+    await waitFor(() => statuses.length >= 4, { message: 'the writers to get going' });
+    const drop = await http(`${url('p1')}/v1/collections/dropr/generations/${B}`, 'DELETE');
+    dropping = false;
+    await Promise.all(writers);
+    expect(drop.status).toBe(200);
+    expect(
+      statuses.every((s) => [200, 404, 409].includes(s)),
+      statuses.join(),
+    ).toBe(true);
+    // Every WAL follower goes on: a write after the drop is read on the follower.
+    const w = await upsert('dropr', [{ id: 'after', vector: vA(1, 1) }]);
+    expect(w.status).toBe(200);
+    const r = await http(`${url('f1')}/v1/collections/dropr/points/get`, 'POST', {
+      ids: ['after'],
+      consistency: 'session',
+      token: w.body.token,
+      waitMs: 10_000,
+    });
+    expect([r.status, r.body.points?.[0]?.id]).toEqual([200, 'after']);
   });
 });

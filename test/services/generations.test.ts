@@ -167,6 +167,39 @@ describe('embedding-model generations', () => {
     expect([q.status, q.body.generation, q.body.results[0].id]).toEqual([200, B, 'p1']);
   });
 
+  it('an async activation answers 202 and shows each region on its way to the fence until it commits', async () => {
+    expect((await activate('nope@0', { async: true })).status).toBe(404);
+    await fx.cluster.stop('f1');
+    expect((await write([{ id: 'p10', vector: vB(10) }])).status).toBe(200);
+    const started = await activate(A, { policy: 'all', timeoutMs: 60_000, async: true });
+    expect(started.status, JSON.stringify(started.body)).toBe(202);
+    expect(started.body.state).toBe('waiting');
+    const follow = () => http(`${url('p1')}${started.body.href}`, 'GET');
+    const waiting = await follow();
+    expect(waiting.body.state).toBe('waiting');
+    const eu = waiting.body.regions.find((r: { region: string }) => r.region === 'eu-west');
+    expect(eu.behind).toBeGreaterThan(0);
+    expect(eu.percent).toBeLessThan(100);
+    expect((await query('p1', vB(2), 'strong')).body.generation).toBe(B);
+    expect((await http(`${url('p1')}/v1/activations/nope`, 'GET')).status).toBe(404);
+    // Dropping a generation while its activation waits would leave an entry no replica can
+    // place (regression: every WAL follower then waited for the dropped definition).
+    const drop = await http(`${url('p1')}/v1/collections/docs/generations/${A}`, 'DELETE');
+    expect([drop.status, drop.body.error.code]).toEqual([409, 'generation_conflict']);
+    expect(drop.body.error.message).toContain('under way');
+
+    await fx.cluster.start({ role: 'follower', region: 'eu-west', node: 'f1' });
+    await waitFor(async () => (await follow()).body.state === 'committed', {
+      timeoutMs: 30_000,
+      message: 'the activation commits once eu-west is back',
+    });
+    const done = (await follow()).body;
+    expect(done.result.activated).toBe(A);
+    expect(done.regions.map((r: { percent: number }) => r.percent)).toEqual([100, 100]);
+    // Back to B for the tests below.
+    expect((await activate(B, { policy: 'all', timeoutMs: 10_000 })).status).toBe(200);
+  });
+
   it('drops a retired generation everywhere; dropping the active one is 409', async () => {
     const active = await http(`${url('p1')}/v1/collections/docs/generations/${B}`, 'DELETE');
     expect([active.status, active.body.error.code]).toEqual([409, 'generation_conflict']);
@@ -218,7 +251,8 @@ describe('embedding-model generations', () => {
     // f-held cannot apply what comes next: the activation commits without it (policy
     // primary), then a strong read asked at f-held must wait for the activation's seq.
     holding = true;
-    const on = await activate(C, { policy: 'primary' });
+    // C holds one id of B's four: coverage is not what this test is about.
+    const on = await activate(C, { policy: 'primary', minCoverage: 0 });
     expect(on.status, JSON.stringify(on.body)).toBe(200);
     const pending = http(
       `${url('f-held')}/v1/collections/docs/query`,
