@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { isNotFound } from './errors.ts';
+import { MeridianError, isNotFound } from './errors.ts';
 import { ARROW_STREAM } from './media-types.ts';
 import { SessionToken } from './session.ts';
 import { request } from './transport.ts';
 import type { RequestSpec, TransportOptions } from './transport.ts';
 import type {
   Activation,
+  ActivationOptions,
+  ActivationStatus,
   GroupActivation,
   CollectionInfo,
   CollectionSettings,
@@ -213,7 +215,7 @@ export class MeridianClient {
   async activateGeneration(
     collection: string,
     model: string,
-    opts: { policy?: 'all' | 'quorum' | 'primary'; timeoutMs?: number; minCoverage?: number } = {},
+    opts: ActivationOptions = {},
   ): Promise<Activation> {
     return this.send<Activation>({
       method: 'POST',
@@ -230,7 +232,7 @@ export class MeridianClient {
    */
   async cutover(
     activate: Array<{ collection: string; model: string }>,
-    opts: { policy?: 'all' | 'quorum' | 'primary'; timeoutMs?: number; minCoverage?: number } = {},
+    opts: ActivationOptions = {},
   ): Promise<GroupActivation> {
     return this.send<GroupActivation>({
       method: 'POST',
@@ -238,6 +240,76 @@ export class MeridianClient {
       body: { json: { activate, ...opts } },
       retry: false,
     });
+  }
+
+  /**
+   * Starts {@link activateGeneration} so that it answers 202 at once and runs on the
+   * primary for up to `timeoutMs`; returns its id for {@link activationStatus} and
+   * {@link followActivation}. Bad input (an unknown or already active generation) is
+   * refused at once, as with the waiting call.
+   */
+  async startActivation(
+    collection: string,
+    model: string,
+    opts: ActivationOptions = {},
+  ): Promise<string> {
+    const res = await this.send<{ activation: string }>({
+      method: 'POST',
+      path: `/v1/collections/${enc(collection)}/generations/${enc(model)}/activate`,
+      body: { json: { ...opts, async: true } },
+      retry: false,
+    });
+    return res.activation;
+  }
+
+  /** {@link cutover} answering 202 at once; see {@link startActivation}. */
+  async startCutover(
+    activate: Array<{ collection: string; model: string }>,
+    opts: ActivationOptions = {},
+  ): Promise<string> {
+    const res = await this.send<{ activation: string }>({
+      method: 'POST',
+      path: '/v1/cutovers',
+      body: { json: { activate, ...opts, async: true } },
+      retry: false,
+    });
+    return res.activation;
+  }
+
+  /** `GET /v1/activations/:id` (admin): each region's way to the fence, then the outcome. */
+  async activationStatus(id: string): Promise<ActivationStatus> {
+    return this.send<ActivationStatus>({
+      method: 'GET',
+      path: `/v1/activations/${enc(id)}`,
+      retry: true,
+    });
+  }
+
+  /**
+   * Polls an activation until it commits (resolves with its status, `result` set) or is
+   * refused or fails (rejects with a {@link MeridianError} carrying the server's code and
+   * details); `onProgress` sees each status while it waits.
+   */
+  async followActivation(
+    id: string,
+    onProgress: (s: ActivationStatus) => void = () => {},
+    pollMs = 250,
+  ): Promise<ActivationStatus> {
+    for (;;) {
+      const s = await this.activationStatus(id);
+      if (s.state === 'committed') return s;
+      if (s.state !== 'waiting') {
+        const e = s.error ?? { code: 'internal', message: `activation ${id} ${s.state}` };
+        throw new MeridianError({
+          status: s.state === 'refused' ? 409 : 500,
+          code: e.code,
+          message: e.message,
+          details: e.details,
+        });
+      }
+      onProgress(s);
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
   }
 
   /** `DELETE /v1/collections/:name/generations/:model` (admin): drops a generation that is not active. */

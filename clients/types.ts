@@ -15,7 +15,7 @@ export type {
 } from '../services/index.ts';
 
 /** The answer of an activation (a wire shape of the primary's). */
-export type { Activation, GroupActivation } from '../sync/index.ts';
+export type { Activation, ActivationStatus, GroupActivation, RegionWait } from '../sync/index.ts';
 
 /** Options of {@link MeridianClient}. */
 export interface MeridianClientOptions {
@@ -48,6 +48,16 @@ export interface WriteOptions {
    * retry of that call, so a retried write is stored once.
    */
   requestId?: string;
+}
+
+/** How an activation or a cutover is gated (see `activateGeneration`). */
+export interface ActivationOptions {
+  /** Which regions must have applied everything written before the call (default all). */
+  policy?: 'all' | 'quorum' | 'primary';
+  /** How long to wait for them (ms); 0 checks once. */
+  timeoutMs?: number;
+  /** The share of the active generation's ids the new one must hold (0–1, default 1). */
+  minCoverage?: number;
 }
 
 /** Options of an upsert: a backfill may name the active generation's version it embedded. */

@@ -6,7 +6,11 @@ import {
   requiredFlag,
   stringFlag,
 } from '../args.ts';
+import type { Activation, GroupActivation } from '../../types.ts';
+import type { MeridianClient } from '../../client.ts';
+import { ActivationProgress } from '../activation-progress.ts';
 import type { Command } from '../command.ts';
+import type { CliContext } from '../context.ts';
 import { CONNECTION_HELP, clientFrom } from '../context.ts';
 import { UsageError } from '../errors.ts';
 import { renderTable } from '../table.ts';
@@ -89,7 +93,9 @@ ${CONNECTION_HELP}`,
       if (members.length === 0)
         throw new UsageError('cutover needs at least one COLLECTION=MODEL', NAME);
       const client = clientFrom(NAME, flags, ctx);
-      const done = await client.cutover(members, gate());
+      const label = members.map((m) => `${m.collection}=${m.model}`).join(' ');
+      const id = await client.startCutover(members, gate());
+      const done = (await follow(client, id, label, ctx)) as GroupActivation;
       print(
         done,
         done.members
@@ -136,7 +142,8 @@ ${CONNECTION_HELP}`,
       print({ collection, dropped: model }, `dropped ${collection}/${model}\n`);
       return 0;
     }
-    const done = await client.activateGeneration(collection, model, gate());
+    const id = await client.startActivation(collection, model, gate());
+    const done = (await follow(client, id, `${collection}/${model}`, ctx)) as Activation;
     print(
       done,
       `${collection}: ${done.activated} is active from WAL seq ${done.seq}` +
@@ -161,4 +168,19 @@ function member(arg: string): { collection: string; model: string } {
   if (at <= 0 || at === arg.length - 1)
     throw new UsageError(`expected COLLECTION=MODEL, got ${arg}`, NAME);
   return { collection: arg.slice(0, at), model: arg.slice(at + 1) };
+}
+
+/** Follows an activation to its end, drawing each region's progress on stderr. */
+async function follow(
+  client: MeridianClient,
+  id: string,
+  label: string,
+  ctx: CliContext,
+): Promise<unknown> {
+  const progress = new ActivationProgress(ctx.stderr, label);
+  try {
+    return (await client.followActivation(id, (s) => progress.update(s))).result;
+  } finally {
+    progress.finish();
+  }
 }
