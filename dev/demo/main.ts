@@ -5,7 +5,8 @@
  * 80 / 220 / 150 ms through link proxies), a primary, a follower and a router per region,
  * loads the SAP Fiori documentation embeddings (778 × 384, all-MiniLM-L6-v2) with their
  * text, and prints how to query it. Ctrl-C stops everything and removes its files
- * (unless --keep).
+ * (unless --keep). With --cutover it first rolls a second embedding model out to every
+ * region and back, with queries running (dev/demo/cutover.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -17,18 +18,22 @@ import type { LaunchedCluster } from '../cluster/launcher.ts';
 import { NATS_INSTALL_HINT, findNatsServer } from '../cluster/nats-process.ts';
 import { demoTopology, parseTopology } from '../cluster/topology.ts';
 import { loadFioriRecords } from './fiori.ts';
+import { runCutoverDemo } from './cutover.ts';
 import { loadDemoData } from './load-data.ts';
 
 const { values } = parseArgs({
   options: {
     synthetic: { type: 'string' },
     keep: { type: 'boolean', default: false },
+    cutover: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
   strict: true,
 });
 if (values.help) {
-  console.log('usage: npm run demo [-- --synthetic N] [-- --keep]');
+  console.log('usage: npm run demo [-- --synthetic N] [-- --keep] [-- --cutover]');
+  console.log('  --cutover  roll a second embedding model out to every region (stage, backfill,');
+  console.log('             activate, roll back) with queries running, then stay up as usual');
   process.exit(0);
 }
 const synthetic = values.synthetic ? Number(values.synthetic) : 0;
@@ -71,6 +76,7 @@ try {
   const primary = cluster.regions.find((r) => r.primary)!;
   const fiori = loadFioriRecords();
   const loaded = await loadDemoData({ cluster, apiKey, fiori, synthetic, say });
+  if (values.cutover) await runCutoverDemo({ cluster, apiKey, fiori, say });
   const sample = fiori.records[0]!;
   const queryFile = join(baseDir, 'more-like-this.json');
   await writeFile(

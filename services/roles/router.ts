@@ -84,9 +84,9 @@ export function startRouter(f: Foundation, options: StartOptions = {}): Role {
  */
 function collectionRouting(f: Foundation, replica: Replica | null) {
   const defs = new Map<string, { at: number; info: CollectionRouting | null }>();
-  return async (name: string): Promise<CollectionRouting | null> => {
+  return async (name: string, fresh = false): Promise<CollectionRouting | null> => {
     const served = replica?.views.all().filter((s) => s.settings.name === name) ?? [];
-    if (served.length > 0) {
+    if (served.length > 0 && !fresh) {
       const s = served[0]!.settings;
       return {
         placement: s.placement,
@@ -95,7 +95,7 @@ function collectionRouting(f: Foundation, replica: Replica | null) {
       };
     }
     const cached = defs.get(name);
-    if (cached && Date.now() - cached.at < 1_000) return cached.info;
+    if (cached && !fresh && Date.now() - cached.at < 1_000) return cached.info;
     const def = await lastCollectionDef(f.link.jsm, name);
     const info = def
       ? {

@@ -40,7 +40,8 @@ export interface QueryRouterOptions {
   /** Read-index: the primary's last committed seq. */
   commitSeq: () => Promise<number>;
   /** The collection's placement and default staleness bound; null when unknown. */
-  collectionRouting: (name: string) => Promise<CollectionRouting | null>;
+  /** `fresh`: read the published definition now (a model the cached one does not list). */
+  collectionRouting: (name: string, fresh?: boolean) => Promise<CollectionRouting | null>;
   region: string;
   /** Also ask the second-best replica when the best has not answered after this many ms (0 = off). */
   hedgeAfterMs?: number;
@@ -63,7 +64,11 @@ export class QueryRouter {
 
   async route(collection: string, q: QueryBody, authorization: string): Promise<QueryResponse> {
     const tokenSeq = q.token ? this.o.tokens.decode(q.token) : 0;
-    const info = await this.o.collectionRouting(collection);
+    let info = await this.o.collectionRouting(collection);
+    // A generation staged a moment ago may not be in what this router has cached yet.
+    if (info && q.model && !info.models.includes(q.model)) {
+      info = await this.o.collectionRouting(collection, true);
+    }
     if (!info) throw new ApiError('not_found', `no collection named ${collection}`);
     assertPlacedIn(collection, info.placement, this.o.region);
     if (q.model && !info.models.includes(q.model)) {
