@@ -11,6 +11,7 @@ const suites: Record<string, () => Promise<{ run: (f: BenchFlags) => Promise<voi
   query: () => import('./suites/query.ts'),
   regions: () => import('./suites/regions.ts'),
   stream: () => import('./suites/stream.ts'),
+  cutover: () => import('./suites/cutover.ts'),
 };
 
 const [name, ...rest] = process.argv.slice(2);
