@@ -54,4 +54,15 @@ describe('service configuration', () => {
       loadConfig({ env: {}, overrides: { ...minimal, unknownThing: 1 } as never }),
     ).toThrow(/unknownThing|Unrecognized/);
   });
+
+  it('takes a backfill pace under limits, keeping the body limit default; 0 is refused', () => {
+    const c = loadConfig({
+      env: {},
+      overrides: { ...minimal, limits: { backfillPointsPerSecond: 2_000 } },
+    });
+    expect(c.limits).toEqual({ maxBodyBytes: 32 * 1024 * 1024, backfillPointsPerSecond: 2_000 });
+    expect(() =>
+      loadConfig({ env: {}, overrides: { ...minimal, limits: { backfillPointsPerSecond: 0 } } }),
+    ).toThrow(/backfillPointsPerSecond/);
+  });
 });

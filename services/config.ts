@@ -55,6 +55,12 @@ export const ServiceConfigSchema = z.strictObject({
         .int()
         .min(1024)
         .default(32 * 1024 * 1024),
+      /**
+       * On the primary: points per second that writes to staging generations (backfills)
+       * may take, over all collections; unset: unlimited. Writes to active generations are
+       * never paced.
+       */
+      backfillPointsPerSecond: z.number().int().min(1).optional(),
     })
     .default({ maxBodyBytes: 32 * 1024 * 1024 }),
   query: z

@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- cutover [--quick] [--out FILE.json]`: an embedding-model cutover on the
+ * `npm run bench -- cutover [--quick] [--out FILE.json] [rate=N]`: an embedding-model cutover on the
  * three-region demo topology (issue 14) — backfill cost, activation and rollback flip
  * times per region, and whether any query saw the wrong generation.
  *
@@ -99,6 +99,12 @@ function rttMatrix(t: Topology): Record<string, Record<string, number>> {
 export async function run(flags: BenchFlags): Promise<void> {
   if (!findNatsServer()) throw new Error(NATS_INSTALL_HINT);
   const n = flags.quick ? 10_000 : 100_000;
+  // `rate=N`: the primary paces backfills to N points/s (limits.backfillPointsPerSecond).
+  const rateArg = flags.rest.find((a) => a.startsWith('rate='));
+  const backfillRate = rateArg ? Number(rateArg.slice('rate='.length)) : null;
+  if (backfillRate !== null && !(Number.isInteger(backfillRate) && backfillRate > 0)) {
+    throw new Error(`rate=N takes a whole number of points per second, got ${rateArg}`);
+  }
   const qpsSeconds = flags.quick ? 4 : 10;
   const runStart = performance.now();
   const loadavgStart = os.loadavg().map((x) => round(x, 2));
@@ -114,6 +120,7 @@ export async function run(flags: BenchFlags): Promise<void> {
     apiKey,
     tokenSecret: randomBytes(24).toString('hex'),
     seal: SEAL,
+    ...(backfillRate ? { limits: { backfillPointsPerSecond: backfillRate } } : {}),
     say: (line) => log(line),
   });
   const onSignal = () => void cluster.stop().then(() => process.exit(130));
@@ -307,6 +314,7 @@ export async function run(flags: BenchFlags): Promise<void> {
         k: K,
         batch_points: BATCH,
         uploads_in_flight: UPLOADS_IN_FLIGHT,
+        backfill_points_per_s_limit: backfillRate,
         qps_concurrency: QPS_CONCURRENCY,
         qps_seconds: qpsSeconds,
         bounded_max_staleness_ms: BOUND_MS,

@@ -23,6 +23,8 @@ export interface LaunchOptions {
   tokenSecret: string;
   /** Seal policy of the primary. */
   seal?: ServiceConfigInput['seal'];
+  /** Write limits of the primary (e.g. a backfill's pace). */
+  limits?: ServiceConfigInput['limits'];
   /** Progress lines for a person watching. */
   say?: (line: string) => void;
   /**
@@ -211,6 +213,7 @@ export async function launchCluster(o: LaunchOptions): Promise<LaunchedCluster> 
       http: { host: '127.0.0.1', port: primaryPort },
       dataDir: join(o.baseDir, `${hub.name}-primary`),
       ...(o.seal ? { seal: o.seal } : {}),
+      ...(o.limits ? { limits: o.limits } : {}),
     });
     await Promise.all(
       t.regions.map(async (r) => {

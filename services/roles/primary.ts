@@ -24,6 +24,9 @@ export function startPrimary(f: Foundation, options: StartOptions = {}): Role {
     beaconMs: config.beaconMs,
     ackTimeoutMs: config.ackTimeoutMs,
     leaseTtlMs: config.leaseTtlMs,
+    ...(config.limits.backfillPointsPerSecond
+      ? { backfillPointsPerSecond: config.limits.backfillPointsPerSecond }
+      : {}),
     searchThreads: config.query.searchThreads,
     url: f.url,
     log: (msg, fields) => f.log(msg, fields),

@@ -27,6 +27,7 @@ import { PrimaryLease } from './primary-lease.ts';
 import { CommitBeacon } from './beacon.ts';
 import { Sealer, defaultSealPolicy } from './sealer.ts';
 import { SourceGuard } from './source-check.ts';
+import { PointRate } from './rate-limit.ts';
 import type { SealPolicy } from './sealer.ts';
 import { WalWriter, lastWalSeqOf } from './wal-writer.ts';
 import type { Appended } from './wal-writer.ts';
@@ -45,6 +46,13 @@ export interface PrimaryOptions extends Omit<ReplicaOptions, 'role'> {
   ackTimeoutMs?: number;
   /** Life of the primary lease without renewal (ms; default 5 000). See {@link PrimaryLease}. */
   leaseTtlMs?: number;
+  /**
+   * Points per second that writes to staging generations (backfills) may take, over all
+   * collections; unlimited when not set. A backfill at full speed competes with queries
+   * for the CPU of every region (bench/cutover); this paces it, as Elasticsearch's
+   * reindex `requests_per_second` does. Writes to active generations are never paced.
+   */
+  backfillPointsPerSecond?: number;
 }
 
 export interface AppendOptions {
@@ -98,6 +106,7 @@ export class Primary {
   private stopped = false;
   private readonly lease: PrimaryLease;
   private readonly sources = new SourceGuard();
+  private readonly backfillRate: PointRate | null;
   /** Writes in flight per collection generation, and generations being dropped (no new writes). */
   private readonly inflight = new Map<string, number>();
   private readonly closing = new Set<string>();
@@ -106,6 +115,9 @@ export class Primary {
 
   constructor(opts: PrimaryOptions) {
     this.o = opts;
+    this.backfillRate = opts.backfillPointsPerSecond
+      ? new PointRate(opts.backfillPointsPerSecond)
+      : null;
     this.replica = new Replica({ ...opts, role: 'primary', readSeq: () => this.readSeq });
     this.writer = new WalWriter(opts.link.js);
     this.beacon = new CommitBeacon({
@@ -234,13 +246,16 @@ export class Primary {
     }
   }
 
-  private upsertTo(
+  private async upsertTo(
     target: ServedGeneration,
     collection: string,
     points: readonly PointInput[],
     opts: AppendOptions,
   ): Promise<WriteResult> {
     const valid = validatePoints(points, target.generation.dim);
+    if (this.backfillRate && target.generation.state === 'staging') {
+      await this.backfillRate.take(valid.length);
+    }
     const entry: WalEntry = {
       op: 'upsert',
       collection,
