@@ -20,6 +20,7 @@ export class ServiceMetrics {
   readonly points: Gauge<'collection' | 'generation' | 'state'>;
   readonly segments: Gauge<'collection' | 'generation'>;
   readonly sealer: Counter<'event'>;
+  readonly segmentFetchBytes: Counter;
 
   constructor(labels: { service: string; region: string; node: string }) {
     this.registry.setDefaultLabels(labels);
@@ -90,6 +91,11 @@ export class ServiceMetrics {
       name: 'meridian_segments',
       help: 'Sealed segments this replica serves (each searched per query)',
       labelNames: ['collection', 'generation'],
+      registers,
+    });
+    this.segmentFetchBytes = new Counter({
+      name: 'meridian_segment_fetch_bytes_total',
+      help: 'Segment bytes this replica fetched from its region (a rollback, a restart with the files on disk: none)',
       registers,
     });
     this.sealer = new Counter({

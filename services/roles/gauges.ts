@@ -8,6 +8,8 @@ import type { Foundation } from './foundation.ts';
  */
 export class Gauges {
   private readonly sealerSeen = new Map<string, number>();
+  /** What the counter has of the replica's fetched bytes (a new role's replica starts at 0). */
+  private fetchedSeen = { replica: null as Replica | null, bytes: 0 };
 
   constructor(
     private readonly f: Foundation,
@@ -23,6 +25,12 @@ export class Gauges {
       const host = replica.viewHost;
       metrics.searchThreads.set({ state: 'configured' }, host?.threads ?? 0);
       metrics.searchThreads.set({ state: 'serving' }, host?.serving ?? 0);
+      if (this.fetchedSeen.replica !== replica) this.fetchedSeen = { replica, bytes: 0 };
+      const fetched = replica.segmentBytesFetched;
+      if (fetched > this.fetchedSeen.bytes) {
+        metrics.segmentFetchBytes.inc(fetched - this.fetchedSeen.bytes);
+      }
+      this.fetchedSeen.bytes = fetched;
       for (const s of replica.views.all()) {
         const labels = { collection: s.settings.name, generation: s.generation.model };
         const st = s.view.lastStats;

@@ -78,6 +78,7 @@ export interface ManifestApplierOptions {
  * version. Idempotent: a manifest at or below the applied version is a no-op.
  */
 export class ManifestApplier {
+  private fetchedTotal = 0;
   private readonly o: ManifestApplierOptions;
 
   constructor(opts: ManifestApplierOptions) {
@@ -212,6 +213,11 @@ export class ManifestApplier {
     return r.chunks > 0 ? r.bytes : 0;
   }
 
+  /** Segment bytes fetched since this process started (`/metrics`; bench/cutover's rollback). */
+  get bytesFetched(): number {
+    return this.fetchedTotal;
+  }
+
   /** Fetches `digests`; returns those this call fetched (and so verified) itself. */
   private async fetchAll(collection: string, digests: string[]): Promise<Set<string>> {
     const queue = [...digests];
@@ -224,6 +230,7 @@ export class ManifestApplier {
           const bytes = await this.fetch(collection, d);
           if (bytes > 0) verified.add(d);
           fetched += bytes;
+          this.fetchedTotal += bytes;
         }
       },
     );

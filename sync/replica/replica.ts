@@ -257,6 +257,11 @@ export class Replica {
     );
   }
 
+  /** Segment bytes this replica fetched since it started. */
+  get segmentBytesFetched(): number {
+    return this.applier.bytesFetched;
+  }
+
   served(collection: string, generation?: string): ServedGeneration | null {
     return generation ? this.views.get(collection, generation) : this.views.active(collection);
   }

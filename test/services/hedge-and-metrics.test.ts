@@ -87,6 +87,7 @@ describe('router hedging and metrics', () => {
       /meridian_replica_generation\{[^}]*collection="h"[^}]*node="fa",state="active",kind="points"[^}]*\} \d+/,
     );
     // Its searches ran on its search thread (the default), which is still serving.
+    expect(fm).toMatch(/meridian_segment_fetch_bytes_total\{[^}]*\} \d+/);
     expect(fm).toMatch(/meridian_search_threads\{[^}]*state="serving"[^}]*\} 1/);
   });
 });
