@@ -279,7 +279,12 @@ export class Sealer {
     const covers = snap.upTo;
     this.checkNoHole(key, collection, generation, prev.manifest?.coversSeq ?? 0, covers);
     const segments = [...(prev.manifest?.segments ?? [])];
-    if (snap.upserts.length > 0) segments.push(await this.buildAndUpload(s, snap.upserts));
+    // A staging generation (a backfill) serves no query until it is activated: its seals
+    // build at low priority, as merges do, and leave the CPU to the queries of the active one.
+    const background = s.generation.state === 'staging';
+    if (snap.upserts.length > 0) {
+      segments.push(await this.buildAndUpload(s, snap.upserts, background));
+    }
     const tombstones = mergeTombstones(prev.manifest?.tombstones ?? [], snap.deletes);
     let next = this.nextManifest(
       s,
