@@ -299,7 +299,13 @@ function natsConfig(o: {
 
 async function spawnService(name: string, configFile: string, logPath: string): Promise<Service> {
   const log = createWriteStream(logPath);
-  const proc = spawn(process.execPath, [runScript, '--config', configFile], {
+  // MERIDIAN_CPU_PROF_DIR=DIR: each service writes a V8 CPU profile there when it stops
+  // (NODE_OPTIONS may not carry --cpu-prof).
+  const profDir = process.env.MERIDIAN_CPU_PROF_DIR;
+  const prof = profDir
+    ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${name}.cpuprofile`]
+    : [];
+  const proc = spawn(process.execPath, [...prof, runScript, '--config', configFile], {
     cwd: repoRoot,
     env: process.env,
     stdio: ['ignore', 'pipe', 'pipe'],
