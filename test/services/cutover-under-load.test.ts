@@ -6,6 +6,8 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../dev/harness/datasets.ts';
+import { checkGenerations, formatGenerationReport } from '../../dev/harness/generation-checker.ts';
+import type { ActivationRecord } from '../../dev/harness/generation-checker.ts';
 import { TEST_KEYS, http } from '../../dev/harness/services.ts';
 import { waitFor } from '../../dev/harness/wait-for.ts';
 import { useServiceCluster } from '../harness/service-fixture.ts';
@@ -39,6 +41,7 @@ interface Read {
   end: number;
   status: number;
   generation: string | null;
+  appliedSeq: number;
   ids: string[];
 }
 
@@ -47,6 +50,7 @@ const vec = (i: number) => [i, (i * 7) % 5, 1, 0.5];
 describe('a cutover and a rollback under load', () => {
   const reads: Read[] = [];
   const phase = { activateStart: 0, activateEnd: 0, rollbackStart: 0, rollbackEnd: 0 };
+  const activations: ActivationRecord[] = [];
 
   beforeAll(async () => {
     const p1 = fx.cluster.node('p1').url;
@@ -108,29 +112,39 @@ describe('a cutover and a rollback under load', () => {
           end: performance.now(),
           status: res.status,
           generation: res.status === 200 ? res.body.generation : null,
+          appliedSeq: res.status === 200 ? res.body.appliedSeq : 0,
           ids: res.status === 200 ? res.body.results.map((x: { id: string }) => x.id) : [],
         });
       }
     };
     const clients = Array.from({ length: 6 }, (_, c) => client(c));
-    const settle = (n: number) => waitFor(() => reads.length >= n, { timeoutMs: 30_000 });
-    await settle(150);
-    phase.activateStart = performance.now();
-    const on = await http(`${p1}/v1/collections/cut/generations/${B}/activate`, 'POST', {
-      timeoutMs: 20_000,
-    });
-    phase.activateEnd = performance.now();
-    expect(on.status, JSON.stringify(on.body)).toBe(200);
-    await settle(reads.length + 300);
-    phase.rollbackStart = performance.now();
-    const back = await http(`${p1}/v1/collections/cut/generations/${A}/activate`, 'POST', {
-      timeoutMs: 20_000,
-    });
-    phase.rollbackEnd = performance.now();
-    expect(back.status, JSON.stringify(back.body)).toBe(200);
-    await settle(reads.length + 300);
-    running = false;
-    await Promise.all(clients);
+    // The clients stop however this ends: a failed step must not leave them querying a
+    // cluster that is being stopped.
+    try {
+      const settle = (n: number) => waitFor(() => reads.length >= n, { timeoutMs: 30_000 });
+      await settle(150);
+      phase.activateStart = performance.now();
+      // Each generation has ids of its own prefix (to see a mix), so B covers none of A's.
+      const on = await http(`${p1}/v1/collections/cut/generations/${B}/activate`, 'POST', {
+        timeoutMs: 20_000,
+        minCoverage: 0,
+      });
+      phase.activateEnd = performance.now();
+      expect(on.status, JSON.stringify(on.body)).toBe(200);
+      activations.push({ model: B, seq: on.body.seq });
+      await settle(reads.length + 300);
+      phase.rollbackStart = performance.now();
+      const back = await http(`${p1}/v1/collections/cut/generations/${A}/activate`, 'POST', {
+        timeoutMs: 20_000,
+      });
+      phase.rollbackEnd = performance.now();
+      expect(back.status, JSON.stringify(back.body)).toBe(200);
+      activations.push({ model: A, seq: back.body.seq });
+      await settle(reads.length + 300);
+    } finally {
+      running = false;
+      await Promise.all(clients);
+    }
   }, 120_000);
 
   it('answers every query, the retired generation named included', () => {
@@ -197,5 +211,22 @@ describe('a cutover and a rollback under load', () => {
     }
     expect(sessionsThatSawB).toBeGreaterThan(0);
     expect(wrong).toEqual([]);
+  });
+
+  it('the generation checker finds every answer from the generation active at its position', () => {
+    const answered = reads.filter((r) => r.status === 200);
+    const report = checkGenerations(
+      answered.map((r) => ({
+        client: String(r.client),
+        model: r.model,
+        generation: r.generation!,
+        appliedSeq: r.appliedSeq,
+        resultGenerations: r.ids.map((id) => (id.startsWith('a') ? A : B)),
+      })),
+      activations,
+      A,
+    );
+    expect(report.checked['active-at-position']).toBeGreaterThan(500);
+    expect(report.violations, formatGenerationReport(report)).toEqual([]);
   });
 });
