@@ -55,6 +55,7 @@ export async function startPrimary(
     seal?: Partial<SealPolicy>;
     sealCheckMs?: number;
     ackTimeoutMs?: number;
+    backfillPointsPerSecond?: number;
   },
 ): Promise<NodeHandle<Primary>> {
   const { dataDir, catalog, link, cleanup } = await open(o);
@@ -72,6 +73,7 @@ export async function startPrimary(
     seal: { maxPoints: 1e9, maxAgeMs: 1e9, ...o.seal },
     ...(o.sealCheckMs !== undefined ? { sealCheckMs: o.sealCheckMs } : {}),
     ...(o.ackTimeoutMs !== undefined ? { ackTimeoutMs: o.ackTimeoutMs } : {}),
+    ...(o.backfillPointsPerSecond ? { backfillPointsPerSecond: o.backfillPointsPerSecond } : {}),
     ...(o.hooks ? { hooks: o.hooks } : {}),
     ...(o.searchThreads ? { searchThreads: o.searchThreads } : {}),
   });

@@ -238,24 +238,42 @@ export class Primary {
     points: readonly PointInput[],
     opts: AppendOptions = {},
   ): Promise<WriteResult> {
-    const [target, release] = this.writeTarget(collection, opts.model);
+    let [target, release] = this.writeTarget(collection, opts.model);
+    let valid: Point[];
     try {
-      return await this.upsertTo(target, collection, points, opts);
+      valid = validatePoints(points, target.generation.dim);
+    } catch (err) {
+      release();
+      throw err;
+    }
+    if (this.backfillRate && target.generation.state === 'staging') {
+      // A paced write is not in flight while it waits: a drop does not wait for it, and
+      // it looks at its generation again once its turn comes.
+      release();
+      await this.backfillRate.take(valid.length);
+      [target, release] = this.writeTarget(collection, opts.model);
+      if (target.generation.dim !== valid[0]?.vector.length) {
+        release();
+        throw new SyncError(
+          'generation_conflict',
+          `generation ${target.generation.model} of ${collection} changed while the write waited`,
+          { details: { collection, model: target.generation.model } },
+        );
+      }
+    }
+    try {
+      return await this.upsertTo(target, collection, valid, opts);
     } finally {
       release();
     }
   }
 
-  private async upsertTo(
+  private upsertTo(
     target: ServedGeneration,
     collection: string,
-    points: readonly PointInput[],
+    valid: Point[],
     opts: AppendOptions,
   ): Promise<WriteResult> {
-    const valid = validatePoints(points, target.generation.dim);
-    if (this.backfillRate && target.generation.state === 'staging') {
-      await this.backfillRate.take(valid.length);
-    }
     const entry: WalEntry = {
       op: 'upsert',
       collection,
