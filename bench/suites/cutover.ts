@@ -36,8 +36,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { launchCluster } from '../../dev/cluster/launcher.ts';
 import { NATS_INSTALL_HINT, findNatsServer } from '../../dev/cluster/nats-process.ts';
-import { demoTopology, parseTopology, rttBetween } from '../../dev/cluster/topology.ts';
-import type { Topology } from '../../dev/cluster/topology.ts';
+import { demoTopology, parseTopology, rttMatrix } from '../../dev/cluster/topology.ts';
 import { waitFor } from '../../dev/harness/wait-for.ts';
 import type { RegionsResponse } from '../../services/api.ts';
 import { latencySummary, machineInfo, printTable, round, writeResult } from '../lib.ts';
@@ -87,13 +86,6 @@ async function timedQps(ctx: Ctx, phase: string, specs: WorkerSpec[], ms: number
     latency: latencySummary(ctx.load.latenciesBetween(c0.at, c1.at)),
     cores: coresBetween(c0, c1),
   };
-}
-
-function rttMatrix(t: Topology): Record<string, Record<string, number>> {
-  const names = t.regions.map((r) => r.name);
-  return Object.fromEntries(
-    names.map((a) => [a, Object.fromEntries(names.map((b) => [b, rttBetween(t, a, b)]))]),
-  );
 }
 
 export async function run(flags: BenchFlags): Promise<void> {

@@ -31,7 +31,7 @@ import { join } from 'node:path';
 import type { LaunchedCluster, RegionEndpoints } from '../../dev/cluster/launcher.ts';
 import { launchCluster } from '../../dev/cluster/launcher.ts';
 import { NATS_INSTALL_HINT, findNatsServer } from '../../dev/cluster/nats-process.ts';
-import { demoTopology, parseTopology, rttBetween } from '../../dev/cluster/topology.ts';
+import { demoTopology, parseTopology, rttBetween, rttMatrix } from '../../dev/cluster/topology.ts';
 import type { Topology } from '../../dev/cluster/topology.ts';
 import type { FioriRecord } from '../../dev/demo/fiori.ts';
 import { loadFioriRecords } from '../../dev/demo/fiori.ts';
@@ -700,13 +700,6 @@ async function measureLag(
   } finally {
     await Promise.all(observers.map((o) => o.close()));
   }
-}
-
-function rttMatrix(t: Topology): Record<string, Record<string, number>> {
-  const names = t.regions.map((r) => r.name);
-  return Object.fromEntries(
-    names.map((a) => [a, Object.fromEntries(names.map((b) => [b, rttBetween(t, a, b)]))]),
-  );
 }
 
 export async function run(flags: BenchFlags): Promise<void> {

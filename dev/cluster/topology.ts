@@ -79,3 +79,11 @@ export const demoTopology: TopologyInput = {
   rttMs: { 'us-east': { 'eu-west': 80, 'ap-south': 220 }, 'eu-west': { 'ap-south': 150 } },
   jitterMs: 2,
 };
+
+/** Every pair's round trip (ms), as a nested record: `m[a][b]`. */
+export function rttMatrix(t: Topology): Record<string, Record<string, number>> {
+  const names = t.regions.map((r) => r.name);
+  return Object.fromEntries(
+    names.map((a) => [a, Object.fromEntries(names.map((b) => [b, rttBetween(t, a, b)]))]),
+  );
+}
