@@ -254,6 +254,31 @@ describe('catalog wal log: activation entries (issue 14)', () => {
     t.catalog.close(); // the reopened one; cleanup closes the first (idempotent)
   });
 
+  it('a group completed after a later activation of one member leaves that member alone', () => {
+    seedDocs(t.catalog, 'images');
+    t.catalog.addGeneration('docs', G2, 768, 'staging');
+    t.catalog.addGeneration('images', G2, 768, 'staging');
+    const held = [
+      { collection: 'docs', generation: G2 },
+      { collection: 'images', generation: G2 },
+    ];
+    const member = (seq: number, collection: string): WalLogEntry => ({
+      ...entry(seq, collection, G2),
+      activates: true,
+      group: { id: 'g3', held },
+    });
+    const actives = () =>
+      ['docs', 'images'].map(
+        (c) => t.catalog.listGenerations(c).find((g) => g.state === 'active')?.model,
+      );
+    // A leaf region's docs mirror brings the group's docs entry (40) and a later rollback
+    // of docs (42) before its images mirror brings the group's images entry (41).
+    t.catalog.appendWal([member(40, 'docs')]);
+    t.catalog.appendWal([{ ...entry(42, 'docs'), activates: true }]);
+    t.catalog.appendWal([member(41, 'images')]);
+    expect(actives()).toEqual([G, G2]);
+  });
+
   it('a node that holds one member of a group flips it with that member alone', () => {
     seedDocs(t.catalog, 'images');
     t.catalog.addGeneration('docs', G2, 768, 'staging');

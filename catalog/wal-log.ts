@@ -96,42 +96,57 @@ function toRow(e: WalLogEntry, i: number): StoredWalEntry {
 }
 
 /**
- * The activations among `entries`, in seq order as given: a single one flips at once; a
- * commit group's member records which held members' entries are stored (node state, key
- * `group:<id>`) and, with the last of them, flips every held member. A group that flipped
- * is kept as done, so a member entry delivered again flips nothing (caller holds the
- * write lock).
+ * The activations among `entries`, in seq order as given. Each collection remembers the
+ * seq of the activation it last applied (node state `activated:<collection>`), and an
+ * older one changes nothing: a leaf region's mirrors may deliver a commit group's member
+ * after a later activation of the same collection.
+ *
+ * A single activation flips at once. A commit group's member records which held members'
+ * entries are stored (node state `group:<id>`, each with its seq); with the last of them,
+ * every held member flips, unless a later activation of it is applied already. A group
+ * that completed is kept as done, so a member entry delivered again flips nothing
+ * (caller holds the write lock).
  */
 function activate(db: CatalogDb, entries: ReadonlyArray<WalLogEntry>): void {
+  const flip = (collection: string, model: string, seq: number) => {
+    const key = `activated:${collection}`;
+    if (Number(readNodeState(db, key) ?? 0) >= seq) return;
+    activateInTx(db, collection, model);
+    writeNodeState(db, key, String(seq));
+  };
   for (const e of entries) {
     if (!e.activates) continue;
     if (!e.group) {
-      activateInTx(db, e.collection, e.generation);
+      flip(e.collection, e.generation, e.seq);
       continue;
     }
     const key = `group:${e.group.id}`;
     const raw = readNodeState(db, key);
-    const state = raw === null ? { done: false, seen: [] as string[] } : parseGroupState(raw);
+    const state = raw === null ? { done: false, seen: {} } : parseGroupState(raw);
     if (state.done) continue;
-    if (!state.seen.includes(e.collection)) state.seen.push(e.collection);
-    const complete = e.group.held.every((m) => state.seen.includes(m.collection));
+    state.seen[e.collection] = e.seq;
+    const complete = e.group.held.every((m) => state.seen[m.collection] !== undefined);
     if (complete) {
-      for (const m of e.group.held) activateInTx(db, m.collection, m.generation);
+      for (const m of e.group.held) flip(m.collection, m.generation, state.seen[m.collection]!);
     }
-    const value = JSON.stringify(complete ? { done: true, seen: state.seen } : state);
-    db.insert(nodeState)
-      .values({ key, value })
-      .onConflictDoUpdate({ target: nodeState.key, set: { value } })
-      .run();
+    writeNodeState(db, key, JSON.stringify({ done: complete, seen: state.seen }));
   }
 }
 
-function parseGroupState(raw: string): { done: boolean; seen: string[] } {
+function writeNodeState(db: CatalogDb, key: string, value: string): void {
+  db.insert(nodeState)
+    .values({ key, value })
+    .onConflictDoUpdate({ target: nodeState.key, set: { value } })
+    .run();
+}
+
+function parseGroupState(raw: string): { done: boolean; seen: Record<string, number> } {
   const v = JSON.parse(raw) as { done?: unknown; seen?: unknown };
-  return {
-    done: v.done === true,
-    seen: Array.isArray(v.seen) ? v.seen.filter((x): x is string => typeof x === 'string') : [],
-  };
+  const seen: Record<string, number> = {};
+  if (v.seen && typeof v.seen === 'object' && !Array.isArray(v.seen)) {
+    for (const [c, seq] of Object.entries(v.seen)) if (typeof seq === 'number') seen[c] = seq;
+  }
+  return { done: v.done === true, seen };
 }
 
 export function appendWal(conn: OpenedDb, entries: ReadonlyArray<WalLogEntry>): number {

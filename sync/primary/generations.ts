@@ -20,8 +20,7 @@ export interface ActivateOptions {
   timeoutMs?: number;
   /**
    * The share of the active generation's ids the new one must hold (0–1; default 1),
-   * measured on the primary just before the commit. Not checked on a rollback to a
-   * retired generation, which was complete when it was active.
+   * measured on the primary just before the commit, for a rollback too.
    */
   minCoverage?: number;
   /** Told the fence and the regions once they are taken (an activation followed in the background). */
@@ -90,6 +89,8 @@ export class GenerationLifecycle {
   readonly tasks: ActivationTasks;
   /** Generations an activation is under way for (collection\0model → how many): not droppable. */
   private readonly activating = new Map<string, number>();
+  /** Generations a drop is under way for: no activation may start on them. */
+  private readonly dropping = new Set<string>();
 
   constructor(
     private readonly o: {
@@ -103,8 +104,16 @@ export class GenerationLifecycle {
       committedSeq: () => number;
       /** Appends a control entry through the write path (lease checked); resolves with its seq. */
       commit: (entry: WalEntry) => Promise<number>;
-      /** Refuses new writes to a generation, waits for those in flight, then runs `then`. */
-      quiesce: (collection: string, model: string, then: () => Promise<void>) => Promise<void>;
+      /**
+       * Refuses new writes to a generation (with `why`), waits for those in flight to be
+       * appended, then runs `then`.
+       */
+      quiesce: (
+        collection: string,
+        model: string,
+        why: () => SyncError,
+        then: () => Promise<void>,
+      ) => Promise<void>;
     },
   ) {
     this.tasks = new ActivationTasks(o.acks);
@@ -175,8 +184,12 @@ export class GenerationLifecycle {
     const { collection } = target;
     const model = target.generation.model;
     const { fence, progress } = await this.gate([target], policy, opts);
-    const coverage = await this.checkCoverage(collection, target.generation, opts.minCoverage ?? 1);
-    const seq = await this.o.commit({ op: 'activate', collection, generation: model });
+    let coverage: Coverage | null = null;
+    let seq = 0;
+    await this.switching([target], async () => {
+      coverage = await this.checkCoverage(collection, target.generation, opts.minCoverage ?? 1);
+      seq = await this.o.commit({ op: 'activate', collection, generation: model });
+    });
     // The primary's catalog records the switch when its own WAL follower stores the entry;
     // the definition published after that carries the new states (for new replicas).
     await this.o.replica.waitUntil(
@@ -222,18 +235,20 @@ export class GenerationLifecycle {
   ): Promise<GroupActivation> {
     const { fence, progress } = await this.gate(targets, policy, opts);
     const coverage: Array<Coverage | null> = [];
-    for (const t of targets) {
-      coverage.push(await this.checkCoverage(t.collection, t.generation, opts.minCoverage ?? 1));
-    }
     const group = {
       id: randomUUID(),
       members: targets.map((t) => ({ collection: t.collection, generation: t.generation.model })),
     };
     const seqs: number[] = [];
-    for (const m of group.members) {
-      seqs.push(await this.o.commit({ op: 'activate', ...m, group }));
-    }
-    for (const m of group.members) this.o.replica.views.activate(m.collection, m.generation);
+    await this.switching(targets, async () => {
+      for (const t of targets) {
+        coverage.push(await this.checkCoverage(t.collection, t.generation, opts.minCoverage ?? 1));
+      }
+      for (const m of group.members) {
+        seqs.push(await this.o.commit({ op: 'activate', ...m, group }));
+      }
+      for (const m of group.members) this.o.replica.views.activate(m.collection, m.generation);
+    });
     const last = seqs[seqs.length - 1]!;
     await this.o.replica.waitUntil(
       () => this.o.replica.appliedSeq >= last,
@@ -267,6 +282,14 @@ export class GenerationLifecycle {
     run: () => Promise<R>,
   ): Promise<R> {
     const keys = targets.map((t) => `${t.collection}\u0000${t.generation.model}`);
+    const dropped = targets.find((_, i) => this.dropping.has(keys[i]!));
+    if (dropped) {
+      throw new SyncError(
+        'generation_conflict',
+        `generation ${dropped.generation.model} of ${dropped.collection} is being dropped`,
+        { details: { collection: dropped.collection, model: dropped.generation.model } },
+      );
+    }
     for (const k of keys) this.activating.set(k, (this.activating.get(k) ?? 0) + 1);
     try {
       return await run();
@@ -277,6 +300,31 @@ export class GenerationLifecycle {
         else this.activating.set(k, n);
       }
     }
+  }
+
+  /**
+   * Runs an activation's coverage check and commit with no write in flight to the
+   * generations it retires, and none let in meanwhile (503 `write_stalled`, retry): the
+   * coverage measured is what the new generation has when it takes over, and no write
+   * acknowledged to the old active generation lands after the switch.
+   */
+  private async switching(
+    targets: readonly ActivationTarget[],
+    commit: () => Promise<void>,
+  ): Promise<void> {
+    const outgoing = targets.filter((t) => t.previous !== null);
+    const step = async (i: number): Promise<void> => {
+      if (i === outgoing.length) return commit();
+      const t = outgoing[i]!;
+      const why = () =>
+        new SyncError(
+          'write_stalled',
+          `the active generation of ${t.collection} is switching to ${t.generation.model}: retry in a moment`,
+          { transient: true, details: { collection: t.collection, model: t.previous } },
+        );
+      return this.o.quiesce(t.collection, t.previous!, why, () => step(i + 1));
+    };
+    return step(0);
   }
 
   /** The generation to activate, checked: it exists and is not active already. */
@@ -365,15 +413,15 @@ export class GenerationLifecycle {
 
   /**
    * Refuses an activation whose generation holds less than `min` of the active one's ids
-   * (409 `activation_blocked` with the figures). A retired generation (a rollback) is not
-   * measured: it was whole when it was active, and deletes since reached it too.
+   * (409 `activation_blocked` with the figures). A rollback is measured too: points
+   * written since the cutover went to the active generation only, and a rollback that
+   * would lose them says so (pass a lower `minCoverage` to roll back anyway).
    */
   private async checkCoverage(
     collection: string,
     target: Generation,
     min: number,
   ): Promise<Coverage | null> {
-    if (target.state === 'retired') return null;
     const coverage = await coverageOf((m) => this.o.replica.served(collection, m), target.model);
     if (coverage && coverage.ratio < min) {
       throw new SyncError(
@@ -416,17 +464,45 @@ export class GenerationLifecycle {
     }
     // Writes to it already validated must land before the definition that drops it names
     // its walSeq: an entry of a dropped generation above that seq would keep every WAL
-    // follower waiting for a definition that never comes.
-    await this.o.quiesce(collection, model, async () => {
-      this.o.catalog.dropGeneration(collection, model);
-      this.o.replica.views.drop(collection, model);
-      await this.publish(collection);
-    });
+    // follower waiting for a definition that never comes. No activation starts meanwhile,
+    // and one that started before the wait ended is checked for again.
+    const key = `${collection}\u0000${model}`;
+    this.dropping.add(key);
+    try {
+      const why = () =>
+        new SyncError(
+          'generation_conflict',
+          `generation ${model} of ${collection} is being dropped`,
+          {
+            details: { collection, model },
+          },
+        );
+      await this.o.quiesce(collection, model, why, async () => {
+        const now = this.generations(collection).find((x) => x.model === model);
+        if (this.activating.has(key) || now?.state === 'active') {
+          throw new SyncError(
+            'generation_conflict',
+            `generation ${model} of ${collection} was activated while the drop waited: not dropped`,
+            { details: { collection, model } },
+          );
+        }
+        if (!now) return;
+        this.o.catalog.dropGeneration(collection, model);
+        this.o.replica.views.drop(collection, model);
+        await this.publish(collection);
+      });
+    } finally {
+      this.dropping.delete(key);
+    }
   }
 
-  /** The generations that take writes: the active one and the staging one. */
+  /**
+   * The generations a delete without a model reaches: every one this collection keeps —
+   * the active one, a staging one being backfilled, and a retired one, so a rollback
+   * never brings back what was deleted after the cutover.
+   */
   live(collection: string): Generation[] {
-    return this.generations(collection).filter((g) => g.state !== 'retired');
+    return this.generations(collection);
   }
 
   private generations(collection: string): Generation[] {

@@ -109,7 +109,7 @@ export class Primary {
   private readonly backfillRate: PointRate | null;
   /** Writes in flight per collection generation, and generations being dropped (no new writes). */
   private readonly inflight = new Map<string, number>();
-  private readonly closing = new Set<string>();
+  private readonly closing = new Map<string, () => SyncError>();
   /** Embedding-model generations: stage, activate behind a gate, drop (issue 14). */
   readonly generations: GenerationLifecycle;
 
@@ -144,7 +144,7 @@ export class Primary {
       regions: opts.regions,
       committedSeq: () => this.beacon.position.seq,
       commit: (entry) => this.commitControl(entry),
-      quiesce: (collection, model, then) => this.quiesce(collection, model, then),
+      quiesce: (collection, model, why, then) => this.quiesce(collection, model, why, then),
     });
     this.sealer = new Sealer({
       link: opts.link,
@@ -262,7 +262,8 @@ export class Primary {
       }
     }
     try {
-      return await this.upsertTo(target, collection, valid, opts);
+      // In flight until its last part is appended (not until its acknowledgement).
+      return await this.upsertTo(target, collection, valid, opts, release);
     } finally {
       release();
     }
@@ -273,6 +274,7 @@ export class Primary {
     collection: string,
     valid: Point[],
     opts: AppendOptions,
+    appended: () => void,
   ): Promise<WriteResult> {
     const entry: WalEntry = {
       op: 'upsert',
@@ -280,13 +282,23 @@ export class Primary {
       generation: target.generation.model,
       points: valid,
     };
-    if (opts.sourceSeq !== undefined) return this.backfill(entry, target, opts, opts.sourceSeq);
-    if (target.generation.state !== 'active') return this.write(entry, target, opts);
-    const end = this.sources.begin(
-      collection,
-      valid.map((p) => p.id),
-    );
-    return this.write(entry, target, opts, { applied: end }).finally(end);
+    // A write to the active generation, a backfill's source, is watched by SourceGuard.
+    const end =
+      target.generation.state === 'active'
+        ? this.sources.begin(
+            collection,
+            valid.map((p) => p.id),
+          )
+        : () => {};
+    const applied = () => {
+      end();
+      appended();
+    };
+    const done =
+      opts.sourceSeq !== undefined
+        ? this.backfill(entry, target, opts, opts.sourceSeq, applied)
+        : this.write(entry, target, opts, { applied });
+    return done.finally(end);
   }
 
   /**
@@ -299,6 +311,7 @@ export class Primary {
     target: ServedGeneration,
     opts: AppendOptions,
     sourceSeq: number,
+    applied: () => void,
   ): Promise<WriteResult> {
     if (!this.replica.caughtUp) {
       throw new SyncError(
@@ -310,7 +323,7 @@ export class Primary {
     const active = this.target(entry.collection);
     const check = await this.sources.check(entry.collection, active.view, entry.points, sourceSeq);
     try {
-      const r = await this.write(entry, target, opts, { filter: check.filter });
+      const r = await this.write(entry, target, opts, { filter: check.filter, applied });
       return { ...r, skipped: check.skipped() };
     } finally {
       check.close();
@@ -332,7 +345,7 @@ export class Primary {
     const end =
       target.generation.state === 'active' ? this.sources.begin(collection, ids) : () => {};
     try {
-      return await this.deleteFrom(collection, ids, target, opts);
+      return await this.deleteFrom(collection, ids, target, opts, release);
     } finally {
       end();
       release();
@@ -344,6 +357,7 @@ export class Primary {
     ids: readonly string[],
     target: ServedGeneration,
     opts: AppendOptions,
+    appended: () => void,
   ): Promise<WriteResult> {
     const entry = (generation: string): WalEntry => ({
       op: 'delete',
@@ -360,16 +374,18 @@ export class Primary {
         const { msgId: _msgId, ...rest } = opts;
         const done = this.enter(collection, g.model);
         try {
-          await this.write(entry(g.model), other, {
-            ...rest,
-            ...(opts.msgId ? { msgId: `${opts.msgId}:${g.model}` } : {}),
-          });
+          await this.write(
+            entry(g.model),
+            other,
+            { ...rest, ...(opts.msgId ? { msgId: `${opts.msgId}:${g.model}` } : {}) },
+            { applied: done },
+          );
         } finally {
           done();
         }
       }
     }
-    return this.write(entry(target.generation.model), target, opts);
+    return this.write(entry(target.generation.model), target, opts, { applied: appended });
   }
 
   /**
@@ -408,27 +424,30 @@ export class Primary {
   }
 
   /**
-   * Refuses new writes to a generation, waits until its writes in flight are appended,
-   * then runs `then` (a drop), and lets writes be tried again (they find no generation).
+   * Refuses new writes to a generation (with `why`), waits until the writes in flight to
+   * it are appended, then runs `then` (a drop, or an activation's commit), and takes
+   * writes again.
    */
   private async quiesce(
     collection: string,
     model: string,
+    why: () => SyncError,
     then: () => Promise<void>,
   ): Promise<void> {
     const key = `${collection}\u0000${model}`;
-    this.closing.add(key);
+    if (this.closing.has(key)) throw why();
+    this.closing.set(key, why);
     try {
-      if (!(await until(() => !this.inflight.has(key), { timeoutMs: 30_000, pollMs: 5 }))) {
+      if (!(await until(() => !this.inflight.has(key), { timeoutMs: 30_000, pollMs: 2 }))) {
         throw new SyncError(
           'write_stalled',
-          `writes to ${collection}/${model} did not finish within 30 s: the generation was not dropped`,
+          `writes to ${collection}/${model} were not appended within 30 s: nothing was changed`,
           { transient: true },
         );
       }
       await then();
     } finally {
-      this.closing.delete(key);
+      if (this.closing.get(key) === why) this.closing.delete(key);
     }
   }
 
@@ -452,13 +471,8 @@ export class Primary {
    */
   private writeTarget(collection: string, model?: string): [ServedGeneration, () => void] {
     const target = this.target(collection, model);
-    if (this.closing.has(`${collection}\u0000${target.generation.model}`)) {
-      throw new SyncError(
-        'generation_conflict',
-        `generation ${target.generation.model} of ${collection} is being dropped`,
-        { details: { collection, model: target.generation.model } },
-      );
-    }
+    const closed = this.closing.get(`${collection}\u0000${target.generation.model}`);
+    if (closed) throw closed();
     if (target.generation.state === 'retired') {
       throw new SyncError(
         'generation_conflict',

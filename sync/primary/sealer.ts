@@ -279,9 +279,9 @@ export class Sealer {
     const covers = snap.upTo;
     this.checkNoHole(key, collection, generation, prev.manifest?.coversSeq ?? 0, covers);
     const segments = [...(prev.manifest?.segments ?? [])];
-    // A staging generation (a backfill) serves no query until it is activated: its seals
+    // A staging generation (a backfill), or a retired one, serves no query by default: its seals
     // build at low priority, as merges do, and leave the CPU to the queries of the active one.
-    const background = s.generation.state === 'staging';
+    const background = s.generation.state !== 'active';
     if (snap.upserts.length > 0) {
       segments.push(await this.buildAndUpload(s, snap.upserts, background));
     }

@@ -278,3 +278,65 @@ describe('backfill: dropping a staging generation while it is written', () => {
     expect([r.status, r.body.points?.[0]?.id]).toEqual([200, 'after']);
   });
 });
+
+describe('a cutover and the writes around it', () => {
+  it('a write to the active generation lands before the switch or goes to the new one; none lands in the retired one after it', async () => {
+    const points = Array.from({ length: 20 }, (_, i) => ({ id: `w${i}`, vector: vA(i, 0) }));
+    await create('switch', points);
+    const backfill = points.map((p) => ({ id: p.id, vector: embedB(p.vector) }));
+    expect((await upsert('switch', backfill, { model: B })).status).toBe(200);
+    let writing = true;
+    const results: Array<{ status: number; generation?: string; seq?: number }> = [];
+    const writer = async (w: number) => {
+      for (let n = 0; writing; n++) {
+        // Without a model: the active generation, whichever it is when the write arrives.
+        const id = `w${(w * 7 + n) % 20}`;
+        const dim = results.some((r) => r.generation === B) ? 4 : 3;
+        const vector = dim === 3 ? vA(n, w) : [n, w, 1, 1];
+        const r = await upsert('switch', [{ id, vector }]);
+        results.push({ status: r.status, generation: r.body.generation, seq: r.body.seq });
+      }
+    };
+    const writers = [0, 1, 2].map(writer);
+    await waitFor(() => results.length >= 10, { message: 'the writers to get going' });
+    const on = await http(`${url('p1')}/v1/collections/switch/generations/${B}/activate`, 'POST', {
+      policy: 'primary',
+      minCoverage: 0,
+    });
+    writing = false;
+    await Promise.all(writers);
+    expect(on.status, JSON.stringify(on.body)).toBe(200);
+    const late = results.filter((r) => r.generation === A && r.seq! > on.body.seq);
+    expect(late).toEqual([]);
+    // Refused writes were told to retry (503), never acknowledged into the retired one.
+    expect(results.filter((r) => ![200, 400, 503].includes(r.status))).toEqual([]);
+  });
+
+  it('a delete after the cutover reaches the retired generation; a rollback that would lose new ids is refused', async () => {
+    const gone = await del('switch', ['w3']);
+    expect(gone.status).toBe(200);
+    const inA = await read('switch', ['w3'], A);
+    expect(inA.points).toEqual([]);
+    // An id written after the cutover lives in B only: rolling back would lose it.
+    expect((await upsert('switch', [{ id: 'only-b', vector: [9, 9, 1, 1] }])).status).toBe(200);
+    const refused = await http(
+      `${url('p1')}/v1/collections/switch/generations/${A}/activate`,
+      'POST',
+      {
+        policy: 'primary',
+      },
+    );
+    expect([refused.status, refused.body.error?.code]).toEqual([409, 'activation_blocked']);
+    expect(refused.body.error.details.coverage.missingSample).toContain('only-b');
+    const back = await http(
+      `${url('p1')}/v1/collections/switch/generations/${A}/activate`,
+      'POST',
+      {
+        policy: 'primary',
+        minCoverage: 0.5,
+      },
+    );
+    expect(back.status, JSON.stringify(back.body)).toBe(200);
+    expect((await read('switch', ['w3'])).points).toEqual([]);
+  });
+});

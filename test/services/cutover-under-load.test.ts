@@ -136,6 +136,7 @@ describe('a cutover and a rollback under load', () => {
       phase.rollbackStart = performance.now();
       const back = await http(`${p1}/v1/collections/cut/generations/${A}/activate`, 'POST', {
         timeoutMs: 20_000,
+        minCoverage: 0,
       });
       phase.rollbackEnd = performance.now();
       expect(back.status, JSON.stringify(back.body)).toBe(200);
