@@ -142,6 +142,10 @@ export function startCheckerClient(
   };
   const done = loop();
   return {
+    /** Reads at `level` answered so far (what the checker will have to check). */
+    served(level: 'strong' | 'session'): number {
+      return rec.records().filter((r) => r.type === 'read' && r.ok && r.level === level).length;
+    },
     async stop(): Promise<HistoryRecord[]> {
       running = false;
       await done;
