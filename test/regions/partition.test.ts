@@ -30,6 +30,8 @@ const C = 'part';
 const DIM = 8;
 const IDS = 30;
 const BOUND = 1_000;
+/** How long after `cutAt` data already in flight may still reach the cut region. */
+const CUT_SLACK_MS = 50;
 const CUT_MS = 10_000;
 const WRITES_PER_S = 20;
 const READS_PER_S = 10;
@@ -283,7 +285,10 @@ describe('partition of a region', () => {
     for (const x of servedInCut) {
       expect(x.region, JSON.stringify(x)).toBe(CUT);
       expect(x.stalenessMs).toBeLessThanOrEqual(BOUND);
-      expect(x.start).toBeLessThan(phase.cutAt + BOUND);
+      // `cutAt` is taken just before the links are cut: bytes already in a socket's buffers
+      // still arrive, so the region's data may be a few ms newer than `cutAt` (CI saw a
+      // read served 6 ms past cutAt + BOUND, with stalenessMs within the bound).
+      expect(x.start).toBeLessThan(phase.cutAt + BOUND + CUT_SLACK_MS);
     }
   });
 
