@@ -354,8 +354,24 @@ async function stopChild(proc: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 
-/** A TCP port free on 127.0.0.1 right now (for servers started next). */
-export function freePort(): Promise<number> {
+/** Ports this process handed out, so two servers it starts never get the same one. */
+const handedOut = new Set<number>();
+
+/**
+ * A TCP port free on 127.0.0.1 right now, for a server started next. Picked below the
+ * kernel's ephemeral range (32768 and up on Linux): a port the OS picks for `listen(0)` is
+ * an ephemeral one, and any process's outgoing connection can take it before our server
+ * binds it (CI saw EADDRINUSE for a primary). Falls back to `listen(0)`.
+ */
+export async function freePort(): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const p = 20_000 + Math.floor(Math.random() * 12_000);
+    if (handedOut.has(p)) continue;
+    if (await canListen(p)) {
+      handedOut.add(p);
+      return p;
+    }
+  }
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
@@ -363,5 +379,13 @@ export function freePort(): Promise<number> {
       const p = (s.address() as AddressInfo).port;
       s.close(() => resolve(p));
     });
+  });
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
 }
