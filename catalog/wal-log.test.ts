@@ -185,6 +185,26 @@ function walRowsSeenByOtherConnection(): number {
 describe('catalog wal log: activation entries (issue 14)', () => {
   const models = () =>
     Object.fromEntries(t.catalog.listGenerations('docs').map((g) => [g.model, g.state]));
+  /** The active generation of docs and of images. */
+  const actives = () =>
+    ['docs', 'images'].map(
+      (c) => t.catalog.listGenerations(c).find((g) => g.state === 'active')?.model,
+    );
+  /**
+   * Stages G2 in docs and a new collection images; returns the entry of a member of
+   * commit group `id` activating G2 in both.
+   */
+  const stageGroup = (id: string) => {
+    seedDocs(t.catalog, 'images');
+    t.catalog.addGeneration('docs', G2, 768, 'staging');
+    t.catalog.addGeneration('images', G2, 768, 'staging');
+    const held = ['docs', 'images'].map((collection) => ({ collection, generation: G2 }));
+    return (seq: number, collection: string): WalLogEntry => ({
+      ...entry(seq, collection, G2),
+      activates: true,
+      group: { id, held },
+    });
+  };
 
   it('switches the active generation in the transaction that stores the entry', () => {
     t.catalog.addGeneration('docs', G2, 768, 'staging');
@@ -223,22 +243,7 @@ describe('catalog wal log: activation entries (issue 14)', () => {
   });
 
   it('a commit group flips its held members with the last of their entries, durably, and once', () => {
-    seedDocs(t.catalog, 'images');
-    t.catalog.addGeneration('docs', G2, 768, 'staging');
-    t.catalog.addGeneration('images', G2, 768, 'staging');
-    const held = [
-      { collection: 'docs', generation: G2 },
-      { collection: 'images', generation: G2 },
-    ];
-    const member = (seq: number, collection: string): WalLogEntry => ({
-      ...entry(seq, collection, G2),
-      activates: true,
-      group: { id: 'g1', held },
-    });
-    const actives = () =>
-      ['docs', 'images'].map(
-        (c) => t.catalog.listGenerations(c).find((g) => g.state === 'active')?.model,
-      );
+    const member = stageGroup('g1');
     t.catalog.appendWal([member(20, 'docs')]);
     expect(actives()).toEqual([G, G]);
     // The partial group survives a restart (a crash between the two entries).
@@ -255,22 +260,7 @@ describe('catalog wal log: activation entries (issue 14)', () => {
   });
 
   it('a group completed after a later activation of one member leaves that member alone', () => {
-    seedDocs(t.catalog, 'images');
-    t.catalog.addGeneration('docs', G2, 768, 'staging');
-    t.catalog.addGeneration('images', G2, 768, 'staging');
-    const held = [
-      { collection: 'docs', generation: G2 },
-      { collection: 'images', generation: G2 },
-    ];
-    const member = (seq: number, collection: string): WalLogEntry => ({
-      ...entry(seq, collection, G2),
-      activates: true,
-      group: { id: 'g3', held },
-    });
-    const actives = () =>
-      ['docs', 'images'].map(
-        (c) => t.catalog.listGenerations(c).find((g) => g.state === 'active')?.model,
-      );
+    const member = stageGroup('g3');
     // A leaf region's docs mirror brings the group's docs entry (40) and a later rollback
     // of docs (42) before its images mirror brings the group's images entry (41).
     t.catalog.appendWal([member(40, 'docs')]);

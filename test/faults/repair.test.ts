@@ -2,20 +2,14 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TEST_KEYS, http } from '../../dev/harness/services.ts';
-import { useServiceCluster } from '../harness/service-fixture.ts';
+import { usePrimaryAndFollower } from '../harness/service-fixture.ts';
 import { waitFor } from '../../dev/harness/wait-for.ts';
 
 /**
  * Repair (issue 17): a damaged segment file made the first start exit and only the second
  * refetched it; a damaged catalog.db was refused on every start with no hint of the fix.
  */
-const fx = useServiceCluster(
-  ['us-east', 'eu-west'],
-  [
-    { role: 'primary', region: 'us-east', node: 'p1' },
-    { role: 'follower', region: 'eu-west', node: 'f1' },
-  ],
-);
+const fx = usePrimaryAndFollower();
 const FOLLOWER = { role: 'follower', region: 'eu-west', node: 'f1' } as const;
 
 async function setUp(): Promise<string[]> {

@@ -43,3 +43,14 @@ export function useServiceCluster(regions: string[], specs: ServiceSpec[]): Clus
     },
   };
 }
+
+/** The most common cluster: a primary us-east/p1 and a follower eu-west/f1. */
+export function usePrimaryAndFollower(): ClusterFixture {
+  return useServiceCluster(
+    ['us-east', 'eu-west'],
+    [
+      { role: 'primary', region: 'us-east', node: 'p1' },
+      { role: 'follower', region: 'eu-west', node: 'f1' },
+    ],
+  );
+}

@@ -9,15 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../../dev/harness/datasets.ts';
 import { http } from '../../dev/harness/services.ts';
 import { waitFor } from '../../dev/harness/wait-for.ts';
-import { useServiceCluster } from '../harness/service-fixture.ts';
+import { usePrimaryAndFollower } from '../harness/service-fixture.ts';
 
-const fx = useServiceCluster(
-  ['us-east', 'eu-west'],
-  [
-    { role: 'primary', region: 'us-east', node: 'p1' },
-    { role: 'follower', region: 'eu-west', node: 'f1' },
-  ],
-);
+const fx = usePrimaryAndFollower();
 
 const A = 'a@1';
 const B = 'b@2';

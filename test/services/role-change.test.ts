@@ -5,17 +5,11 @@
  */
 import { createHook } from 'node:async_hooks';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { useServiceCluster } from '../harness/service-fixture.ts';
+import { usePrimaryAndFollower } from '../harness/service-fixture.ts';
 import { http } from '../../dev/harness/services.ts';
 import { waitFor } from '../../dev/harness/wait-for.ts';
 
-const fx = useServiceCluster(
-  ['us-east', 'eu-west'],
-  [
-    { role: 'primary', region: 'us-east', node: 'p1' },
-    { role: 'follower', region: 'eu-west', node: 'f1' },
-  ],
-);
+const fx = usePrimaryAndFollower();
 
 /**
  * The handles this process opens from here on, while they live: intervals (unref'd ones
